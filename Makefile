@@ -35,7 +35,7 @@ LIB = $(BUILD)/lib$(1).a
 ALL_LIBS := $(foreach m,$(MODULES),$(call LIB,$(m)))
 PROTO_GEN := $(GEN)/anna.pb-c.c $(GEN)/anna.pb-c.h
 
-.PHONY: all deps test run bench clean format headers
+.PHONY: all deps test run stop bench clean format headers
 .DEFAULT_GOAL := all
 
 all: deps
@@ -108,6 +108,9 @@ test: deps
 
 run: all
 	@scripts/run.sh build
+
+stop:
+	@scripts/stop.sh
 
 bench: all
 	@bench/run.sh build

@@ -7,6 +7,7 @@
 #ifndef CB_KVS_H
 #define CB_KVS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,10 +28,18 @@ typedef struct {
 //    -EMSGSIZE    TOO_LARGE: the value exceeds the server's limit
 //    -EBADMSG     BAD_REQUEST: the server refused the request (empty key, bad payload...)
 //    -ETIMEDOUT   no answer within timeout_ms (after one address refresh and retry)
-//    -EHOSTUNREACH  the routing tier knows no servers (NO_SERVERS)
+//    -EHOSTUNREACH  the routing tier knows no servers (NO_SERVERS), or none for this key
 //    -EPROTO      the reply could not be decoded
+//    -EAGAIN      the server answered WRONG_THREAD again after a fresh address lookup
+//    -EINVAL      also: PUT of a LAT_NONE value (nothing sent)
+//  A call makes at most two attempts, each bounded by timeout_ms (the second only after a
+//  WRONG_THREAD or a timeout of a worker), so it returns within about 2 x timeout_ms. A
+//  routing tier that does not answer fails the call at once (-ETIMEDOUT after timeout_ms).
+//  Replies are matched by request id ("<writer>:<counter>"): a late reply to an earlier
+//  request, or to one that timed out, is discarded, never taken for a later answer.
 
-//  NULL if the config is invalid or the socket cannot be bound; errno is set.
+//  NULL if the config is invalid (errno EINVAL: routing not tcp:// or ipc://, bind_ip not a
+//  concrete IPv4 address, timeout_ms above one hour) or the socket cannot be bound.
 cb_kvs_t *cb_kvs_new(const cb_kvs_config_t *config);
 //  Idempotent; sets *self_p to NULL.
 void cb_kvs_destroy(cb_kvs_t **self_p);
@@ -42,25 +51,57 @@ int cb_kvs_put(cb_kvs_t *self, const char *key, const lat_t *value);
 //  PUT of an LWW value stamped now (cb_clock_lww_now) with this client's writer id.
 int cb_kvs_put_lww(cb_kvs_t *self, const char *key, const void *data, size_t len);
 
+//  On return (whatever the return value) every results[i] is set: error, and value, which is
+//  LAT_NONE unless a GET got it. The caller lat_fini()s every results[i].value.
 typedef struct {
     int error;              //  0 or one of the codes above, for this key
     lat_t value;            //  GET: the value when error == 0; caller owns (lat_fini)
 } cb_kvs_result_t;
 
-//  Several keys in one call: requests to the same worker are batched into one KeyRequest.
-//  results[i] answers keys[i]. Returns 0 when every key got an answer (look at each
-//  results[i].error), or the error that stopped the whole call (-ETIMEDOUT, ...).
+//  Several keys in one call: requests to the same worker are batched into one KeyRequest
+//  (and the keys missing from the address cache into one KeyAddressRequest). keys and
+//  results are borrowed; a key may appear more than once. results[i] answers keys[i].
+//  Returns 0 when every key got an answer (look at each results[i].error, e.g. -ENOENT), or
+//  the error that kept some keys from one: -ETIMEDOUT, or the routing tier's failure
+//  (-EHOSTUNREACH, -EPROTO); the other keys' results are still valid.
 int cb_kvs_get_many(cb_kvs_t *self, const char *const *keys, size_t n, cb_kvs_result_t *results);
 //  values[i] is merged into keys[i]; errors of each key go to results[i].error (value unused).
 int cb_kvs_put_many(cb_kvs_t *self, const char *const *keys, const lat_t *values, size_t n,
                     cb_kvs_result_t *results);
 
-//  Text of the last failure, with the server's message when it gave one. Borrowed; valid
-//  until the next call on self.
+//  Text of the last failure, "" after a call that succeeded: "key 'k' does not exist", or
+//  "key 'k': " and the server's message (kept alone when it names the key itself), or ours
+//  ("key 'k': no answer from tcp://... within 500 ms"). For a batch, the first failed key.
+//  Borrowed; valid until the next call on self.
 const char *cb_kvs_last_error(const cb_kvs_t *self);
 uint32_t cb_kvs_writer_id(const cb_kvs_t *self);
 //  Drops all cached addresses (next request asks the routing tier again).
 void cb_kvs_invalidate_all(cb_kvs_t *self);
+//  The address replies come back to ("tcp://ip:port"). Borrowed; valid until destroy.
+const char *cb_kvs_response_address(const cb_kvs_t *self);
+int cb_kvs_timeout_ms(const cb_kvs_t *self);
+
+//  Counters since cb_kvs_new, for tests, benchmarks and diagnostics.
+typedef struct {
+    uint64_t requests;      //  KeyRequests sent (one per worker per attempt)
+    uint64_t lookups;       //  KeyAddressRequests sent to the routing tier
+    uint64_t retries;       //  keys sent a second time (after WRONG_THREAD or a timeout)
+    uint64_t wrong_thread;  //  WRONG_THREAD answers
+    uint64_t invalidations; //  reply tuples with invalidate set
+    uint64_t timeouts;      //  waits that ran out (routing or a worker)
+    uint64_t discarded;     //  replies that matched no outstanding request (late, unknown)
+} cb_kvs_stats_t;
+void cb_kvs_stats(const cb_kvs_t *self, cb_kvs_stats_t *out);
+
+//  ---- the address cache, for tests and tools --------------------------------------------
+//  Number of worker addresses cached for key (0 when none).
+size_t cb_kvs_cache_count(const cb_kvs_t *self, const char *key);
+//  The i-th cached address of key. Borrowed; valid until the next call on self. NULL when
+//  i is out of range.
+const char *cb_kvs_cache_addr(const cb_kvs_t *self, const char *key, size_t i);
+//  Replaces the cached addresses of key with copies of addrs[0..n) (n == 0 drops them). Lets a
+//  test aim a request at a wrong thread or send a wrong address_cache_size.
+void cb_kvs_cache_set(cb_kvs_t *self, const char *key, const char *const *addrs, size_t n);
 
 void cb_kvs_test(bool verbose);
 

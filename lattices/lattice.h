@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/bytes.h"
+#include "common/rand.h"
 
 //  The numbers are the wire LatticeType values (proto/anna.proto).
 typedef enum {
@@ -76,8 +77,10 @@ typedef struct {
     size_t cap;
 } lat_causal_t;
 
+//  +inf is reserved for the bottom element (+inf, empty value), so that bottom is below every
+//  value; -0.0 is stored as 0.0 so that equal values have equal bytes.
 typedef struct {
-    double priority;        //  never NaN
+    double priority;        //  never NaN; +inf only in the bottom element
     cb_bytes_t value;       //  owned
 } lat_priority_t;
 
@@ -112,12 +115,17 @@ struct lat_s {
 
 //  True for the kinds above except LAT_NONE.
 bool lat_kind_valid(int kind);
-//  Borrowed static name ("LWW", "SET", ...); "NONE" for unknown kinds.
+//  Borrowed static name, the proto LatticeType name: "LWW", "SET", "SINGLE_CAUSAL",
+//  "MULTI_CAUSAL", "ORDERED_SET", "PRIORITY", "BOOL", "MAX", "MAP", "VECTOR_CLOCK";
+//  "NONE" for LAT_NONE and unknown kinds.
 const char *lat_kind_name(lat_kind_t kind);
-//  Parses a name as printed by lat_kind_name (case-insensitive). LAT_NONE if unknown.
+//  Parses a name as printed by lat_kind_name (case-insensitive; "VCLOCK" is also accepted).
+//  LAT_NONE if unknown.
 lat_kind_t lat_kind_parse(const char *name);
 
-//  Initialises self as the bottom element of kind.
+//  Initialises self as the bottom element of kind: LWW (ts 0, writer 0, empty), empty SET
+//  and causal values, PRIORITY (+inf, empty), BOOL false, MAX INT64_MIN, empty MAP and
+//  VCLOCK. LAT_NONE gives an empty value of no kind.
 void lat_init(lat_t *self, lat_kind_t kind);
 //  Frees everything self owns; self becomes LAT_NONE. Idempotent.
 void lat_fini(lat_t *self);
@@ -129,8 +137,23 @@ int lat_merge(lat_t *self, const lat_t *other);
 bool lat_equal(const lat_t *a, const lat_t *b);
 //  The lattice order: a <= b iff merge(a, b) == b. False across kinds.
 bool lat_leq(const lat_t *a, const lat_t *b);
-//  A one-line text rendering for people (the CLI): printable bytes as text, others escaped
-//  as \xNN; e.g. `{"a", "b"}`, `"v" @ts=..,w=..`. Caller owns result.
+//  A one-line text rendering for people (the CLI). Caller owns result. Stable (golden tests):
+//    bytes      `"..."`: bytes 0x20..0x7e as text except `"` -> `\"` and `\` -> `\\`;
+//               every other byte as `\xNN` (two lowercase hex digits)
+//    ids, keys  of clocks and deps: bare when non-empty and every byte is printable ASCII
+//               other than space and `"\{}:,`; otherwise quoted like bytes
+//    LWW        `"hello"` (the value only: timestamps are not stable across runs)
+//    SET, ORDERED_SET  `{"a", "b"}` in byte order; empty `{}`
+//    SINGLE_CAUSAL     `{"v1", "v2"} vc={c1:2, c2:1}`: the distinct values of all versions in
+//                      byte order, then the join of their clocks (lat_causal_clock); `{} vc={}`
+//    MULTI_CAUSAL      as single, then ` deps={k1:{c1:1}, k2:{c2:3}}`: the dependencies of
+//                      all versions joined per key (always printed, `deps={}` when none)
+//    PRIORITY   `"v" (priority 1.5)`: the priority as the shortest %g form that reads back
+//               exactly (%.15g, else %.17g): `1.5`, `-2`, `1e+300`, `inf`, `-inf`
+//    BOOL       `true` / `false`          MAX  `42`, `-9223372036854775808`
+//    MAP        `{"k": <value>, "k2": <value>}` in key order; empty `{}`
+//    VECTOR_CLOCK  `{a:1, b:2}`; empty `{}`
+//    NONE       `<none>`
 char *lat_format(const lat_t *self);
 //  Approximate bytes held (payloads plus bookkeeping), for stats and size limits.
 size_t lat_size(const lat_t *self);
@@ -139,13 +162,18 @@ size_t lat_size(const lat_t *self);
 
 //  Sets an LWW value (self must be LAT_LWW); copies data.
 void lat_lww_assign(lat_t *self, uint64_t ts, uint32_t writer, const void *data, size_t len);
-//  Sets a priority value (self must be LAT_PRIORITY); copies data. priority must not be NaN.
+//  Sets a priority value (self must be LAT_PRIORITY); copies data. priority must be neither
+//  NaN nor +inf (reserved for bottom); -0.0 is stored as 0.0.
 void lat_priority_assign(lat_t *self, double priority, const void *data, size_t len);
 
 //  Inserts a copy of data into a set (LAT_SET or LAT_ORDERED_SET). True if it was new.
 bool lat_set_insert(lat_set_t *set, const void *data, size_t len);
 bool lat_set_contains(const lat_set_t *set, const void *data, size_t len);
 void lat_set_fini(lat_set_t *set);
+//  Restores the set invariant after a caller (a decoder) appended owned items to
+//  set->items in any order, duplicates allowed: sorts and frees duplicates. O(n) when the
+//  items are already sorted and unique, O(n log n) otherwise.
+void lat_set_normalize(lat_set_t *set);
 
 typedef enum {
     LAT_VC_EQUAL,
@@ -156,24 +184,42 @@ typedef enum {
 
 //  0 for ids absent from the clock.
 uint32_t lat_vclock_get(const lat_vclock_t *vc, const char *id);
-//  Sets id to max(current, count). True if it changed.
+//  Sets id to max(current, count); copies id. True if it changed (never for count 0).
 bool lat_vclock_bump(lat_vclock_t *vc, const char *id, uint32_t count);
-//  Increments id by one (a new local event).
+//  Increments id by one (a new local event); saturates at UINT32_MAX rather than wrap,
+//  since a peer can send any count.
 void lat_vclock_tick(lat_vclock_t *vc, const char *id);
 //  Pointwise max of other into vc. True if vc changed.
 bool lat_vclock_merge(lat_vclock_t *vc, const lat_vclock_t *other);
 lat_vc_order_t lat_vclock_compare(const lat_vclock_t *a, const lat_vclock_t *b);
+//  dst must be uninitialised or finalised. Caller owns dst.
 void lat_vclock_copy(lat_vclock_t *dst, const lat_vclock_t *src);
 void lat_vclock_fini(lat_vclock_t *vc);
+//  Restores the clock invariant after a caller (a decoder) appended owned entries to
+//  vc->items in any order: drops count-0 entries, sorts by id, joins duplicate ids by max.
+void lat_vclock_normalize(lat_vclock_t *vc);
 
-//  Adds dependency (key, clock) to deps, merging clocks if key is already there.
+//  Adds dependency (key, clock) to deps (both copied), merging clocks if key is already
+//  there. An empty clock adds nothing: deps never hold empty clocks.
 void lat_deps_add(lat_deps_t *deps, const char *key, const lat_vclock_t *clock);
 void lat_deps_fini(lat_deps_t *deps);
+//  dst must be uninitialised or finalised. Caller owns dst.
+void lat_deps_copy(lat_deps_t *dst, const lat_deps_t *src);
+//  Restores the deps invariant after a caller appended owned entries in any order (each
+//  clock already normalised): drops empty clocks, sorts by key, joins duplicate keys.
+void lat_deps_normalize(lat_deps_t *deps);
 
 //  Merges one version (copied) into a causal value: kept only if no version dominates it;
-//  drops the versions it dominates. deps may be NULL. True if self changed.
+//  drops the versions it dominates. deps may be NULL, and are ignored for
+//  LAT_SINGLE_CAUSAL. True if self changed.
 bool lat_causal_add(lat_t *self, const lat_vclock_t *clock, const lat_deps_t *deps,
                     const void *value, size_t len);
+//  Restores the causal invariant after a caller (a decoder) appended owned versions to
+//  self->u.causal.items in any order: canonical order, versions equal in clock and value
+//  joined (deps merged), strictly dominated versions dropped, deps dropped for
+//  LAT_SINGLE_CAUSAL. Equals adding them one by one with lat_causal_add, but costs
+//  O(n log n + d^2) clock comparisons for d distinct clocks instead of O(n^2) copies.
+void lat_causal_normalize(lat_t *self);
 //  The join of all version clocks (what the public wire format calls the value's clock).
 //  Caller owns *out (initialise it zeroed).
 void lat_causal_clock(const lat_t *self, lat_vclock_t *out);
@@ -184,8 +230,28 @@ const lat_t *lat_map_get(const lat_map_t *map, const void *key, size_t len);
 //  kinds at one key join by kind number (the larger kind wins), so merge stays total.
 //  Returns 1 if changed, 0 if not.
 int lat_map_merge_at(lat_map_t *map, const void *key, size_t len, const lat_t *value);
+//  Restores the map invariant after a caller (a decoder) appended owned entries to
+//  map->items in any order: sorts by key and joins the entries of duplicate keys as
+//  lat_map_merge_at does.
+void lat_map_normalize(lat_map_t *map);
+
+//  ---- test support -------------------------------------------------------------------------
+
+//  A random value of kind for property tests: small alphabets, timestamps and clock ids
+//  so that merges of independently drawn values interact (equal timestamps, shared
+//  elements, concurrent clocks, kind conflicts in maps). Maps nest at most two levels.
+//  Caller owns *out (uninitialised before the call).
+void lat_random(lat_t *out, lat_kind_t kind, cb_rand_t *rand);
+//  The seed of property tests: LAT_SEED from the environment if set, else a fixed default.
+uint64_t lat_test_seed(void);
 
 //  ---- self-tests (property tests of the merge laws; seeded) ------------------------------
-void lat_lattice_test(bool verbose);
+void lat_lattice_test(bool verbose);    //  the laws, for every kind
+void lat_lww_test(bool verbose);        //  LWW and PRIORITY unit tests
+void lat_set_test(bool verbose);
+void lat_vclock_test(bool verbose);     //  clocks and deps
+void lat_causal_test(bool verbose);
+void lat_map_test(bool verbose);
+void lat_format_test(bool verbose);     //  the lat_format golden strings
 
 #endif

@@ -1,0 +1,59 @@
+//  anna/config.h: anna-server configuration: defaults, command-line flags, an optional
+//  config file (`key = value` lines with the long flag names, `#` comments), validation.
+//  Pure apart from reading the config file. Used by main.c before any thread starts.
+//  SPDX-License-Identifier: Apache-2.0
+#ifndef ANNA_CONFIG_H
+#define ANNA_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+//  Ports, Anna §2.11: key requests on 6200+t, gossip on 6250+t, routing on 6450, each plus
+//  the port offset. Fifty ports per range, so at most fifty threads.
+#define ANNA_PORT_KEYS 6200
+#define ANNA_PORT_GOSSIP 6250
+#define ANNA_PORT_ROUTING 6450
+#define ANNA_MAX_THREADS 50
+
+#define ANNA_VERSION "0.1.0"
+
+typedef struct {
+    char bind[64];              //  IPv4 address the sockets bind to
+    char public_ip[64];         //  address advertised to clients; "" = same as bind
+    int threads;                //  worker threads (key shards)
+    int replication;            //  replicas of each key across threads (<= threads)
+    int port_offset;            //  added to every port
+    int gossip_ms;              //  gossip period
+    int64_t max_value_bytes;    //  largest value a PUT may carry or a key may grow to
+    int vnodes;                 //  virtual points per thread on the ring
+    bool help;                  //  --help given: print usage, exit 0
+    bool version;               //  --version given
+} anna_config_t;
+
+//  Fills self with the defaults (threads = online cores, at most ANNA_MAX_THREADS).
+void anna_config_defaults(anna_config_t *self);
+
+//  Applies argv[1..argc) over self. A --config FILE is read first, wherever it appears, so
+//  flags override the file. On error returns -EINVAL and writes a one-line message to err
+//  (e.g. "unknown option --foo"). Does not validate ranges: call anna_config_validate.
+int anna_config_parse_args(anna_config_t *self, int argc, char **argv, char *err, size_t errlen);
+//  Applies a config file. Returns 0, -EINVAL (bad line: message says file:line) or the
+//  negative errno of opening it.
+int anna_config_parse_file(anna_config_t *self, const char *path, char *err, size_t errlen);
+//  Sets one option by its long name (without "--"). Returns 0 or -EINVAL with a message.
+int anna_config_set(anna_config_t *self, const char *name, const char *value, char *err,
+                    size_t errlen);
+//  Checks ranges and combinations; fills public_ip from bind. Returns 0 or -EINVAL with a
+//  message such as "threads must be 1..50".
+int anna_config_validate(anna_config_t *self, char *err, size_t errlen);
+//  The advertised IP (public_ip, or bind when unset). Borrowed from self.
+const char *anna_config_public_ip(const anna_config_t *self);
+
+//  Writes the usage text with the defaults to out.
+void anna_config_usage(FILE *out);
+
+void anna_config_test(bool verbose);
+
+#endif

@@ -1,0 +1,156 @@
+//  anna/server.c: start-up and shut-down of the actors. Sockets are bound here, on the
+//  caller's thread, so that a port in use fails anna_server_new with a clear message; each
+//  actor's thread then takes its sockets over (pthread_create is the memory barrier ZeroMQ
+//  asks for when a socket changes threads). Stopping is zmq_ctx_shutdown: every blocking
+//  call in the actors returns ETERM, they close their sockets and end.
+//  SPDX-License-Identifier: Apache-2.0
+#include "anna/server.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <zmq.h>
+
+#include "anna/routing.h"
+#include "anna/worker.h"
+#include "common/alloc.h"
+#include "common/log.h"
+
+struct _anna_server_t {
+    anna_config_t config;       //  copy
+    void *ctx;                  //  ZeroMQ context of every actor
+    anna_routing_t *routing;
+    anna_worker_t **workers;    //  config.threads entries
+    bool stopped;
+};
+
+//  Reply sockets each actor may cache, from the file descriptor limit (raised to the hard
+//  limit first). Half the descriptors are left for incoming client connections; a cached
+//  reply socket costs two (its connection and its mailbox).
+static size_t s_reply_budget(int threads)
+{
+    struct rlimit rl;
+    rlim_t nofile = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 1 << 20 ? 1 << 20
+                                                                                : rl.rlim_max;
+            if (want > rl.rlim_cur) {
+                struct rlimit raised = {want, rl.rlim_max};
+                if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+                    rl.rlim_cur = want;
+            }
+        }
+        nofile = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : rl.rlim_cur;
+    }
+    size_t avail = nofile > 128 ? (size_t)nofile - 64 : 64;
+    size_t per_actor = avail / 2 / (size_t)(threads + 1) / 2;
+    return per_actor < 8 ? 8 : per_actor > 1024 ? 1024 : per_actor;
+}
+
+anna_server_t *anna_server_new(const anna_config_t *config, char *err, size_t errlen)
+{
+    assert(config);
+    anna_server_t *self = cb_calloc(1, sizeof *self);
+    self->config = *config;
+    int threads = config->threads;
+    size_t replies = s_reply_budget(threads);
+    self->ctx = zmq_ctx_new();
+    if (!self->ctx) {
+        snprintf(err, errlen, "cannot create ZeroMQ context: %s", zmq_strerror(errno));
+        cb_free(self);
+        return NULL;
+    }
+    //  One I/O thread: the workers do the work, and on a small machine every extra thread
+    //  competes with them for a core.
+    zmq_ctx_set(self->ctx, ZMQ_IO_THREADS, 1);
+    zmq_ctx_set(self->ctx, ZMQ_MAX_SOCKETS, (int)((size_t)(threads + 1) * (replies + 64) + 64));
+    self->workers = cb_calloc((size_t)threads, sizeof *self->workers);
+    bool complete = true;
+    for (int t = 0; complete && t < threads; t++) {
+        self->workers[t] = anna_worker_new(self->ctx, config, (uint32_t)t, replies, err, errlen);
+        complete = self->workers[t] != NULL;
+    }
+    if (complete) {
+        self->routing = anna_routing_new(self->ctx, config, replies, err, errlen);
+        complete = self->routing != NULL;
+    }
+    for (int t = 0; complete && t < threads; t++) {
+        int rc = anna_worker_start(self->workers[t]);
+        if (rc) {
+            snprintf(err, errlen, "cannot start worker thread: %s", strerror(-rc));
+            complete = false;
+        }
+    }
+    if (complete) {
+        int rc = anna_routing_start(self->routing);
+        if (rc) {
+            snprintf(err, errlen, "cannot start routing thread: %s", strerror(-rc));
+            complete = false;
+        }
+    }
+    if (!complete) {
+        anna_server_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void anna_server_stop(anna_server_t *self)
+{
+    assert(self);
+    if (self->stopped)
+        return;
+    zmq_ctx_shutdown(self->ctx);
+    if (self->routing)
+        anna_routing_join(self->routing);
+    for (int t = 0; t < self->config.threads; t++)
+        if (self->workers[t])
+            anna_worker_join(self->workers[t]);
+    self->stopped = true;
+}
+
+void anna_server_report(anna_server_t *self, FILE *out)
+{
+    assert(self && self->stopped);
+    for (int t = 0; t < self->config.threads; t++) {
+        if (!self->workers[t])
+            continue;
+        anna_worker_stats_t stats;
+        anna_worker_stats(self->workers[t], &stats);
+        char line[1024];
+        anna_worker_stats_format(&stats, (uint32_t)t, false, line, sizeof line);
+        fprintf(out, "anna-server %s\n", line);
+    }
+    if (self->routing) {
+        anna_routing_stats_t rs;
+        anna_routing_stats(self->routing, &rs);
+        fprintf(out,
+                "anna-server routing: requests=%" PRIu64 " keys=%" PRIu64 " malformed=%" PRIu64
+                " bad_address=%" PRIu64 " replies=%" PRIu64 " replies_dropped=%" PRIu64 "\n",
+                rs.requests, rs.keys, rs.malformed, rs.bad_address, rs.replies,
+                rs.replies_dropped);
+    }
+    fflush(out);
+}
+
+void anna_server_destroy(anna_server_t **self_p)
+{
+    assert(self_p);
+    anna_server_t *self = *self_p;
+    if (!self)
+        return;
+    anna_server_stop(self);
+    //  Actors that never started still hold their sockets: destroy closes them, and only
+    //  then can the context terminate.
+    anna_routing_destroy(&self->routing);
+    for (int t = 0; t < self->config.threads; t++)
+        anna_worker_destroy(&self->workers[t]);
+    cb_free(self->workers);
+    zmq_ctx_term(self->ctx);
+    cb_free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,781 @@
+//  anna/worker.c: the worker actor. One loop: poll the key and gossip ports with a timeout
+//  that is the time to the next gossip (none when nothing changed, so an idle server sleeps),
+//  drain a batch from each ready socket, gossip when due (Redis beforeSleep style).
+//  Every message is unpacked into a per-message arena and answered before the next one; the
+//  only per-request allocations are the encoded GET payloads and the outgoing frame.
+//  SPDX-License-Identifier: Apache-2.0
+#include "anna/worker.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "anna.pb-c.h"
+#include "anna/arena.h"
+#include "anna/placement.h"
+#include "anna/pushcache.h"
+#include "anna/store.h"
+#include "common/alloc.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "proto/wire.h"
+
+//  Messages taken from one socket before looking at the other one (fairness between
+//  clients and gossip, bounded latency of the gossip timer).
+#define S_BATCH 256
+//  A gossip message is sent once this many payload bytes are batched: bounded memory and
+//  far below the receiver's size limit (max-value-bytes + 1 MiB) even with one big value.
+#define S_GOSSIP_FLUSH_BYTES (1 << 20)
+//  Slack above max-value-bytes for the rest of a message (keys, tags, other tuples).
+#define S_MSG_SLACK (1 << 20)
+//  Longest key quoted in an error message.
+#define S_QUOTE_MAX 128
+
+typedef struct {
+    KeyTuple *tuples;           //  reply tuples, reused across requests
+    KeyTuple **ptrs;            //  ptrs[i] = &tuples[i], as protobuf-c wants
+    size_t cap;
+    cb_bytes_t *owned;          //  encoded payloads referenced by the reply, freed after it
+    size_t nowned;
+    size_t owned_cap;
+} s_reply_t;
+
+typedef struct {
+    KeyTuple *tuples;           //  key states for one destination thread
+    size_t len;
+    size_t cap;
+} s_batch_t;
+
+struct _anna_worker_t {
+    uint32_t thread;            //  our thread id
+    anna_config_t config;       //  copy
+    void *ctx;                  //  borrowed
+    void *keys;                 //  PULL: key requests from clients
+    void *gossip;               //  PULL: gossip from other owners
+    void **peers;               //  PUSH per thread to its gossip port; NULL for us or L == 1
+    anna_pushcache_t *replies;  //  PUSH sockets to clients' response addresses
+    anna_store_t *store;        //  our shard
+    anna_placement_t *placement;
+    anna_arena_t *arena;        //  scratch of the message being handled
+    ProtobufCAllocator pb_alloc;    //  protobuf-c unpack into the arena
+    s_reply_t reply;
+    s_batch_t *batches;         //  gossip batch per destination thread
+    cb_bytes_t *gossip_payloads;    //  encoded key states referenced by the batches
+    size_t ngossip_payloads;
+    size_t gossip_payloads_cap;
+    size_t gossip_batched_bytes;
+    int64_t next_gossip_ms;     //  monotonic deadline of the next gossip round
+    int64_t started_ms;
+    long long log_last;         //  rate limit of peer-driven logs (per thread: no sharing)
+    pthread_t tid;
+    bool started;
+    bool joined;
+    bool terminated;            //  context shut down
+    anna_worker_stats_t stats;
+};
+
+//  ---- counters -----------------------------------------------------------------------------
+
+typedef struct {
+    const char *name;
+    size_t offset;
+} s_counter_t;
+
+#define S_COUNTER(field) {#field, offsetof(anna_worker_stats_t, field)}
+static const s_counter_t s_counters[] = {
+    S_COUNTER(requests),        S_COUNTER(gets),
+    S_COUNTER(puts),            S_COUNTER(key_dne),
+    S_COUNTER(wrong_thread),    S_COUNTER(lattice),
+    S_COUNTER(bad_request),     S_COUNTER(too_large),
+    S_COUNTER(malformed),       S_COUNTER(bad_address),
+    S_COUNTER(replies),         S_COUNTER(replies_dropped),
+    S_COUNTER(gossip_sent),     S_COUNTER(gossip_keys_sent),
+    S_COUNTER(gossip_failed),   S_COUNTER(gossip_received),
+    S_COUNTER(gossip_keys_received), S_COUNTER(gossip_rejected),
+    S_COUNTER(keys),            S_COUNTER(bytes),
+};
+
+size_t anna_worker_stats_format(const anna_worker_stats_t *stats, uint32_t thread, bool json,
+                                char *buf, size_t len)
+{
+    assert(stats && buf && len > 0);
+    size_t at = 0;
+    int n = json ? snprintf(buf, len, "{\"thread\":%" PRIu32, thread)
+                 : snprintf(buf, len, "thread %" PRIu32 ":", thread);
+    at = n > 0 ? (size_t)n : 0;
+    for (size_t i = 0; i < sizeof s_counters / sizeof s_counters[0]; i++) {
+        uint64_t v = *(const uint64_t *)((const char *)stats + s_counters[i].offset);
+        n = snprintf(buf + (at < len ? at : len - 1), at < len ? len - at : 1,
+                     json ? ",\"%s\":%" PRIu64 : " %s=%" PRIu64, s_counters[i].name, v);
+        at += n > 0 ? (size_t)n : 0;
+    }
+    if (json) {
+        n = snprintf(buf + (at < len ? at : len - 1), at < len ? len - at : 1, "}");
+        at += n > 0 ? (size_t)n : 0;
+    }
+    return at < len ? at : len - 1;
+}
+
+//  ---- set-up -------------------------------------------------------------------------------
+
+static void *s_pb_alloc(void *data, size_t size)
+{
+    return anna_arena_alloc(data, size);
+}
+
+static void s_pb_free(void *data, void *ptr)
+{
+    //  Freed all at once by anna_arena_reset after the message is answered.
+    (void)data;
+    (void)ptr;
+}
+
+static void *s_bind_pull(void *ctx, const char *ip, int port, int64_t maxmsg, char *err,
+                         size_t errlen)
+{
+    char endpoint[96];
+    snprintf(endpoint, sizeof endpoint, "tcp://%s:%d", ip, port);
+    void *sock = zmq_socket(ctx, ZMQ_PULL);
+    if (!sock) {
+        snprintf(err, errlen, "cannot create socket for %s: %s", endpoint, zmq_strerror(errno));
+        return NULL;
+    }
+    //  A peer sending more than this is disconnected by ZeroMQ before the message is
+    //  allocated: the size limit costs no memory.
+    int linger = 0;
+    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(sock, endpoint) != 0) {
+        snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
+        zmq_close(sock);
+        return NULL;
+    }
+    return sock;
+}
+
+//  Where other threads of this node are reached: the bind address, or loopback when
+//  bound to every interface.
+static const char *s_local_ip(const anna_config_t *config)
+{
+    return strcmp(config->bind, "0.0.0.0") == 0 ? "127.0.0.1" : config->bind;
+}
+
+static void s_close_sockets(anna_worker_t *self)
+{
+    if (self->keys)
+        zmq_close(self->keys);
+    if (self->gossip)
+        zmq_close(self->gossip);
+    self->keys = self->gossip = NULL;
+    if (self->peers)
+        for (int t = 0; t < self->config.threads; t++)
+            if (self->peers[t]) {
+                zmq_close(self->peers[t]);
+                self->peers[t] = NULL;
+            }
+    anna_pushcache_destroy(&self->replies);
+}
+
+anna_worker_t *anna_worker_new(void *ctx, const anna_config_t *config, uint32_t thread,
+                               size_t reply_sockets, char *err, size_t errlen)
+{
+    assert(ctx && config && (int)thread < config->threads && reply_sockets >= 1);
+    anna_worker_t *self = cb_calloc(1, sizeof *self);
+    self->thread = thread;
+    self->config = *config;
+    self->ctx = ctx;
+    int64_t maxmsg = config->max_value_bytes + S_MSG_SLACK;
+    self->keys = s_bind_pull(ctx, config->bind, ANNA_PORT_KEYS + config->port_offset +
+                             (int)thread, maxmsg, err, errlen);
+    if (self->keys)
+        self->gossip = s_bind_pull(ctx, config->bind, ANNA_PORT_GOSSIP + config->port_offset +
+                                   (int)thread, maxmsg, err, errlen);
+    if (!self->keys || !self->gossip) {
+        anna_worker_destroy(&self);
+        return NULL;
+    }
+    self->peers = cb_calloc((size_t)config->threads, sizeof *self->peers);
+    if (config->replication > 1)
+        for (int t = 0; t < config->threads; t++) {
+            if (t == (int)thread)
+                continue;
+            char endpoint[96];
+            snprintf(endpoint, sizeof endpoint, "tcp://%s:%d", s_local_ip(config),
+                     ANNA_PORT_GOSSIP + config->port_offset + t);
+            void *sock = zmq_socket(ctx, ZMQ_PUSH);
+            int hwm = 100, linger = 0;
+            zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+            zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+            if (!sock || zmq_connect(sock, endpoint) != 0) {
+                snprintf(err, errlen, "cannot connect to %s: %s", endpoint,
+                         zmq_strerror(errno));
+                if (sock)
+                    zmq_close(sock);
+                anna_worker_destroy(&self);
+                return NULL;
+            }
+            self->peers[t] = sock;
+        }
+    //  A small linger: a reply just queued to a live client still leaves when its socket
+    //  is evicted, and a dead client's queue does not hold shutdown for long.
+    self->replies = anna_pushcache_new(ctx, reply_sockets, 1000, 100);
+    self->store = anna_store_new(1024);
+    self->placement = anna_placement_new((uint32_t)config->threads,
+                                         (uint32_t)config->replication, (uint32_t)config->vnodes);
+    self->arena = anna_arena_new(64 * 1024);
+    self->pb_alloc.alloc = s_pb_alloc;
+    self->pb_alloc.free = s_pb_free;
+    self->pb_alloc.allocator_data = self->arena;
+    self->batches = cb_calloc((size_t)config->threads, sizeof *self->batches);
+    return self;
+}
+
+void anna_worker_destroy(anna_worker_t **self_p)
+{
+    assert(self_p);
+    anna_worker_t *self = *self_p;
+    if (!self)
+        return;
+    assert(!self->started || self->joined);
+    s_close_sockets(self);
+    cb_free(self->peers);
+    anna_store_destroy(&self->store);
+    anna_placement_destroy(&self->placement);
+    anna_arena_destroy(&self->arena);
+    cb_free(self->reply.tuples);
+    cb_free(self->reply.ptrs);
+    cb_free(self->reply.owned);
+    if (self->batches)
+        for (int t = 0; t < self->config.threads; t++)
+            cb_free(self->batches[t].tuples);
+    cb_free(self->batches);
+    cb_free(self->gossip_payloads);
+    cb_free(self);
+    *self_p = NULL;
+}
+
+void anna_worker_stats(const anna_worker_t *self, anna_worker_stats_t *out)
+{
+    assert(!self->started || self->joined);
+    *out = self->stats;
+    out->keys = self->store ? anna_store_count(self->store) : 0;
+    out->bytes = self->store ? anna_store_bytes(self->store) : 0;
+}
+
+//  ---- replies ------------------------------------------------------------------------------
+
+//  Reply tuples for n request tuples, each initialised empty.
+static KeyTuple *s_reply_tuples(anna_worker_t *self, size_t n)
+{
+    s_reply_t *r = &self->reply;
+    if (n > r->cap) {
+        r->cap = n > 2 * r->cap ? n : 2 * r->cap;
+        r->tuples = cb_realloc(r->tuples, r->cap * sizeof *r->tuples);
+        r->ptrs = cb_realloc(r->ptrs, r->cap * sizeof *r->ptrs);
+    }
+    static const KeyTuple init = KEY_TUPLE__INIT;
+    for (size_t i = 0; i < n; i++) {
+        r->tuples[i] = init;
+        r->ptrs[i] = &r->tuples[i];
+    }
+    return r->tuples;
+}
+
+//  Keeps an encoded payload alive until the reply is sent.
+static cb_bytes_t *s_reply_own(anna_worker_t *self)
+{
+    s_reply_t *r = &self->reply;
+    if (r->nowned == r->owned_cap) {
+        r->owned_cap = r->owned_cap ? 2 * r->owned_cap : 16;
+        r->owned = cb_realloc(r->owned, r->owned_cap * sizeof *r->owned);
+    }
+    cb_bytes_t *b = &r->owned[r->nowned++];
+    b->data = NULL;
+    b->len = 0;
+    return b;
+}
+
+static void s_reply_release(anna_worker_t *self)
+{
+    for (size_t i = 0; i < self->reply.nowned; i++)
+        cb_bytes_fini(&self->reply.owned[i]);
+    self->reply.nowned = 0;
+}
+
+//  The key as quoted in error messages: at most S_QUOTE_MAX bytes of it.
+static int s_quote_len(const char *key)
+{
+    size_t len = strnlen(key, S_QUOTE_MAX + 1);
+    return len > S_QUOTE_MAX ? S_QUOTE_MAX : (int)len;
+}
+
+static void s_tuple_error(anna_worker_t *self, KeyTuple *out, AnnaError error, const char *msg)
+{
+    out->error = error;
+    out->error_message = (char *)msg;
+    switch (error) {
+    case ANNA_ERROR__KEY_DNE: self->stats.key_dne++; break;
+    case ANNA_ERROR__WRONG_THREAD: self->stats.wrong_thread++; break;
+    case ANNA_ERROR__LATTICE: self->stats.lattice++; break;
+    case ANNA_ERROR__BAD_REQUEST: self->stats.bad_request++; break;
+    case ANNA_ERROR__TOO_LARGE: self->stats.too_large++; break;
+    default: break;
+    }
+}
+
+//  ---- GET / PUT ----------------------------------------------------------------------------
+
+static void s_get_stats(anna_worker_t *self, KeyTuple *out)
+{
+    anna_worker_stats_t snapshot = self->stats;
+    snapshot.keys = anna_store_count(self->store);
+    snapshot.bytes = anna_store_bytes(self->store);
+    char json[1024];
+    size_t len = anna_worker_stats_format(&snapshot, self->thread, true, json, sizeof json);
+    lat_t value;
+    lat_init(&value, LAT_LWW);
+    lat_lww_assign(&value, cb_clock_lww_now(), self->thread, json, len);
+    cb_bytes_t *payload = s_reply_own(self);
+    int rc = wire_encode(&value, payload);
+    assert(rc == 0);
+    (void)rc;
+    lat_fini(&value);
+    out->lattice_type = LATTICE_TYPE__LWW;
+    out->payload.data = payload->data;
+    out->payload.len = payload->len;
+}
+
+static void s_get(anna_worker_t *self, const char *key, KeyTuple *out)
+{
+    const lat_t *value = anna_store_get(self->store, key);
+    if (!value) {
+        s_tuple_error(self, out, ANNA_ERROR__KEY_DNE, "");
+        return;
+    }
+    cb_bytes_t *payload = s_reply_own(self);
+    int rc = wire_encode(value, payload);
+    assert(rc == 0);            //  we only store valid kinds
+    (void)rc;
+    out->lattice_type = (LatticeType)value->kind;
+    out->payload.data = payload->data;
+    out->payload.len = payload->len;
+}
+
+static void s_put(anna_worker_t *self, const KeyTuple *in, KeyTuple *out)
+{
+    const char *key = in->key;
+    int kind = (int)in->lattice_type;
+    out->lattice_type = in->lattice_type;
+    if (kind == LAT_NONE) {
+        s_tuple_error(self, out, ANNA_ERROR__BAD_REQUEST, "PUT needs a lattice_type");
+        return;
+    }
+    if (!lat_kind_valid(kind)) {
+        s_tuple_error(self, out, ANNA_ERROR__BAD_REQUEST,
+                      anna_arena_printf(self->arena, "unknown lattice type %d", kind));
+        return;
+    }
+    int64_t max = self->config.max_value_bytes;
+    if ((int64_t)in->payload.len > max) {
+        s_tuple_error(self, out, ANNA_ERROR__TOO_LARGE,
+                      anna_arena_printf(self->arena,
+                                        "value of %zu bytes exceeds max-value-bytes %" PRId64,
+                                        in->payload.len, max));
+        return;
+    }
+    size_t stored_size = 0;
+    const lat_t *stored = anna_store_get_size(self->store, key, &stored_size);
+    if (stored && (int)stored->kind != kind) {
+        //  Never silently dropped (the original logs and acknowledges): the client learns
+        //  what the key holds.
+        s_tuple_error(self, out, ANNA_ERROR__LATTICE,
+                      anna_arena_printf(self->arena, "key %.*s holds %s, not %s",
+                                        s_quote_len(key), key, lat_kind_name(stored->kind),
+                                        lat_kind_name((lat_kind_t)kind)));
+        return;
+    }
+    lat_t value;
+    int rc = wire_decode(kind, in->payload.data, in->payload.len, &value);
+    if (rc) {
+        s_tuple_error(self, out, ANNA_ERROR__BAD_REQUEST,
+                      anna_arena_printf(self->arena, "malformed %s payload: %s",
+                                        lat_kind_name((lat_kind_t)kind), cb_strerror(rc)));
+        return;
+    }
+    int flags = self->config.replication > 1 ? ANNA_STORE_MARK : 0;
+    if (stored && (int64_t)(stored_size + in->payload.len) > max) {
+        //  The merge might grow the value past the limit (a set gaining elements): merge
+        //  into a copy and keep it only if it fits, so that no stored value is larger than
+        //  a GET reply or a gossip message may be.
+        lat_t merged;
+        lat_copy(&merged, stored);
+        rc = lat_merge(&merged, &value);
+        lat_fini(&value);
+        size_t size = lat_size(&merged);
+        if ((int64_t)size > max) {
+            lat_fini(&merged);
+            s_tuple_error(self, out, ANNA_ERROR__TOO_LARGE,
+                          anna_arena_printf(self->arena,
+                                            "merged value of key %.*s would be %zu bytes, over "
+                                            "max-value-bytes %" PRId64,
+                                            s_quote_len(key), key, size, max));
+            return;
+        }
+        if (rc == 1)
+            anna_store_replace(self->store, key, &merged, flags);
+        else
+            lat_fini(&merged);
+        return;
+    }
+    rc = anna_store_merge_move(self->store, key, &value, flags);
+    assert(rc >= 0);            //  kind checked above
+}
+
+static void s_handle_tuple(anna_worker_t *self, RequestType type, const KeyTuple *in,
+                           KeyTuple *out)
+{
+    const char *key = in->key ? in->key : "";
+    out->key = (char *)key;
+    if (type == REQUEST_TYPE__GET)
+        self->stats.gets++;
+    else
+        self->stats.puts++;
+    size_t len = strlen(key);
+    if (len == 0) {
+        s_tuple_error(self, out, ANNA_ERROR__BAD_REQUEST, "empty key");
+        return;
+    }
+    int stats_thread;
+    anna_key_kind_t kind = anna_placement_classify(self->placement, key, len, &stats_thread);
+    if (kind != ANNA_KEY_DATA && type == REQUEST_TYPE__PUT) {
+        s_tuple_error(self, out, ANNA_ERROR__BAD_REQUEST,
+                      "keys starting with " ANNA_RESERVED_PREFIX " are reserved");
+        return;
+    }
+    size_t owners;
+    bool owns = anna_placement_owns(self->placement, self->thread, key, len, &owners);
+    //  The plain stats key is answered by whichever thread is asked, about itself.
+    if (kind == ANNA_KEY_STATS && stats_thread < 0)
+        owns = true;
+    if (in->address_cache_size > 0 && in->address_cache_size != owners)
+        out->invalidate = true;
+    if (!owns) {
+        s_tuple_error(self, out, ANNA_ERROR__WRONG_THREAD, "");
+        return;
+    }
+    if (kind == ANNA_KEY_STATS)
+        s_get_stats(self, out);
+    else if (type == REQUEST_TYPE__GET)
+        s_get(self, key, out);
+    else
+        s_put(self, in, out);
+}
+
+static void s_log_peer(anna_worker_t *self, const char *what, size_t size)
+{
+    if (cb_log_ratelimit(&self->log_last))
+        cb_warn("thread %" PRIu32 ": dropped %s (%zu bytes; %" PRIu64 " malformed so far)",
+                self->thread, what, size, self->stats.malformed);
+}
+
+static void s_send_reply(anna_worker_t *self, const char *address, const KeyResponse *resp)
+{
+    zmq_msg_t msg;
+    size_t size = key_response__get_packed_size(resp);
+    zmq_msg_init_size(&msg, size);
+    key_response__pack(resp, zmq_msg_data(&msg));
+    int rc = anna_pushcache_send(self->replies, address, &msg);
+    if (rc == 0)
+        self->stats.replies++;
+    else if (rc == -EAGAIN || rc == -ETERM)
+        self->stats.replies_dropped++;
+    else {
+        self->stats.bad_address++;
+        if (cb_log_ratelimit(&self->log_last))
+            cb_warn("thread %" PRIu32 ": cannot reply to response address '%.*s': %s",
+                    self->thread, s_quote_len(address), address,
+                    rc == -EINVAL ? "not tcp://IP:port or ipc://path" : zmq_strerror(-rc));
+    }
+}
+
+static void s_handle_request(anna_worker_t *self, const uint8_t *data, size_t size)
+{
+    KeyRequest *req = key_request__unpack(&self->pb_alloc, size, data);
+    if (!req) {
+        self->stats.malformed++;
+        s_log_peer(self, "undecodable KeyRequest", size);
+        return;
+    }
+    self->stats.requests++;
+    KeyTuple *out = s_reply_tuples(self, req->n_tuples);
+    KeyResponse resp = KEY_RESPONSE__INIT;
+    resp.type = req->type;
+    resp.tuples = self->reply.ptrs;
+    resp.n_tuples = req->n_tuples;
+    resp.response_id = req->request_id;
+    if (req->type == REQUEST_TYPE__GET || req->type == REQUEST_TYPE__PUT) {
+        for (size_t i = 0; i < req->n_tuples; i++)
+            s_handle_tuple(self, req->type, req->tuples[i], &out[i]);
+    } else {
+        const char *msg = anna_arena_printf(self->arena, "request type %d is not GET or PUT",
+                                            (int)req->type);
+        resp.error = ANNA_ERROR__BAD_REQUEST;
+        resp.error_message = (char *)msg;
+        self->stats.bad_request++;
+        for (size_t i = 0; i < req->n_tuples; i++) {
+            out[i].key = req->tuples[i]->key;
+            out[i].error = ANNA_ERROR__BAD_REQUEST;
+            out[i].error_message = (char *)msg;
+        }
+    }
+    //  No response address: PUTs are merged, nothing is sent (fire and forget).
+    if (req->response_address && req->response_address[0])
+        s_send_reply(self, req->response_address, &resp);
+    s_reply_release(self);
+}
+
+//  ---- gossip -------------------------------------------------------------------------------
+
+static void s_gossip_flush(anna_worker_t *self)
+{
+    for (int t = 0; t < self->config.threads; t++) {
+        s_batch_t *batch = &self->batches[t];
+        if (batch->len == 0)
+            continue;
+        KeyTuple **ptrs = anna_arena_alloc(self->arena, batch->len * sizeof *ptrs);
+        for (size_t i = 0; i < batch->len; i++)
+            ptrs[i] = &batch->tuples[i];
+        KeyRequest req = KEY_REQUEST__INIT;
+        req.type = REQUEST_TYPE__PUT;
+        req.tuples = ptrs;
+        req.n_tuples = batch->len;
+        zmq_msg_t msg;
+        size_t size = key_request__get_packed_size(&req);
+        zmq_msg_init_size(&msg, size);
+        key_request__pack(&req, zmq_msg_data(&msg));
+        if (zmq_msg_send(&msg, self->peers[t], ZMQ_DONTWAIT) >= 0) {
+            self->stats.gossip_sent++;
+            self->stats.gossip_keys_sent += batch->len;
+        } else {
+            //  The peer is not keeping up (or we are stopping): send these keys again in
+            //  the next round. Merges are idempotent, so a later duplicate does no harm.
+            zmq_msg_close(&msg);
+            self->stats.gossip_failed++;
+            for (size_t i = 0; i < batch->len; i++)
+                anna_store_mark(self->store, batch->tuples[i].key);
+        }
+        batch->len = 0;
+    }
+    for (size_t i = 0; i < self->ngossip_payloads; i++)
+        cb_bytes_fini(&self->gossip_payloads[i]);
+    self->ngossip_payloads = 0;
+    self->gossip_batched_bytes = 0;
+    anna_arena_reset(self->arena);
+}
+
+//  Visitor of the change set: adds the key's full state to the batch of every other owner.
+static void s_gossip_key(void *arg, const char *key, const lat_t *value)
+{
+    anna_worker_t *self = arg;
+    uint32_t owners[ANNA_MAX_THREADS];
+    size_t n = anna_placement_owners(self->placement, key, strlen(key), owners);
+    if (self->ngossip_payloads == self->gossip_payloads_cap) {
+        self->gossip_payloads_cap = self->gossip_payloads_cap ? 2 * self->gossip_payloads_cap : 64;
+        self->gossip_payloads = cb_realloc(self->gossip_payloads,
+                                           self->gossip_payloads_cap * sizeof(cb_bytes_t));
+    }
+    cb_bytes_t *payload = &self->gossip_payloads[self->ngossip_payloads++];
+    payload->data = NULL;
+    payload->len = 0;
+    int rc = wire_encode(value, payload);
+    assert(rc == 0);
+    (void)rc;
+    static const KeyTuple init = KEY_TUPLE__INIT;
+    for (size_t i = 0; i < n; i++) {
+        if (owners[i] == self->thread)
+            continue;
+        s_batch_t *batch = &self->batches[owners[i]];
+        if (batch->len == batch->cap) {
+            batch->cap = batch->cap ? 2 * batch->cap : 64;
+            batch->tuples = cb_realloc(batch->tuples, batch->cap * sizeof *batch->tuples);
+        }
+        KeyTuple *tuple = &batch->tuples[batch->len++];
+        *tuple = init;
+        tuple->key = (char *)key;
+        tuple->lattice_type = (LatticeType)value->kind;
+        tuple->payload.data = payload->data;
+        tuple->payload.len = payload->len;
+    }
+    self->gossip_batched_bytes += payload->len + strlen(key);
+    if (self->gossip_batched_bytes >= S_GOSSIP_FLUSH_BYTES)
+        s_gossip_flush(self);
+}
+
+//  Anna §2.7: the current full state of every key changed by a client since the last round,
+//  batched as one PUT KeyRequest without response address per destination thread.
+static void s_gossip(anna_worker_t *self)
+{
+    anna_store_drain_marked(self->store, s_gossip_key, self);
+    s_gossip_flush(self);
+}
+
+static void s_handle_gossip(anna_worker_t *self, const uint8_t *data, size_t size)
+{
+    KeyRequest *req = key_request__unpack(&self->pb_alloc, size, data);
+    if (!req || req->type != REQUEST_TYPE__PUT) {
+        self->stats.malformed++;
+        s_log_peer(self, req ? "gossip that is not a PUT" : "undecodable gossip", size);
+        return;
+    }
+    self->stats.gossip_received++;
+    for (size_t i = 0; i < req->n_tuples; i++) {
+        const KeyTuple *in = req->tuples[i];
+        const char *key = in->key ? in->key : "";
+        size_t len = strlen(key);
+        size_t owners;
+        int stats_thread;
+        lat_t value;
+        //  Only keys we own, of a valid kind, and within the size limit are merged. Gossip
+        //  is not gossiped again: the sender sends to every owner itself.
+        if (len == 0 ||
+            anna_placement_classify(self->placement, key, len, &stats_thread) != ANNA_KEY_DATA ||
+            !anna_placement_owns(self->placement, self->thread, key, len, &owners) ||
+            !lat_kind_valid((int)in->lattice_type) ||
+            (int64_t)in->payload.len > self->config.max_value_bytes ||
+            wire_decode((int)in->lattice_type, in->payload.data, in->payload.len, &value) != 0) {
+            self->stats.gossip_rejected++;
+            continue;
+        }
+        if (anna_store_merge_move(self->store, key, &value, 0) < 0) {
+            self->stats.gossip_rejected++;
+            if (cb_log_ratelimit(&self->log_last))
+                cb_warn("thread %" PRIu32 ": gossip for key %.*s has another lattice kind "
+                        "than the stored value; dropped",
+                        self->thread, s_quote_len(key), key);
+            continue;
+        }
+        self->stats.gossip_keys_received++;
+    }
+}
+
+//  ---- the actor loop -----------------------------------------------------------------------
+
+//  Receives and handles up to S_BATCH messages from sock.
+static void s_drain(anna_worker_t *self, void *sock, bool gossip)
+{
+    for (int n = 0; n < S_BATCH; n++) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            if (errno == ETERM)
+                self->terminated = true;
+            return;
+        }
+        size_t size = zmq_msg_size(&msg);
+        if (zmq_msg_more(&msg)) {
+            //  Anna messages are one frame. The parts of a multi-frame message arrive
+            //  together, so the rest is there to be discarded.
+            while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) >= 0)
+                ;
+            self->stats.malformed++;
+            s_log_peer(self, "multi-frame message", size);
+        } else if (size == 0) {
+            //  An empty frame decodes as a KeyRequest with no type, no tuples, no address:
+            //  it can only be noise.
+            self->stats.malformed++;
+            s_log_peer(self, "empty frame", 0);
+        } else if (gossip)
+            s_handle_gossip(self, zmq_msg_data(&msg), size);
+        else
+            s_handle_request(self, zmq_msg_data(&msg), size);
+        zmq_msg_close(&msg);
+        anna_arena_reset(self->arena);
+    }
+}
+
+static void *s_run(void *arg)
+{
+    anna_worker_t *self = arg;
+    self->started_ms = cb_clock_mono_ms();
+    self->next_gossip_ms = self->started_ms;
+    while (!self->terminated) {
+        zmq_pollitem_t items[] = {{self->keys, 0, ZMQ_POLLIN, 0},
+                                  {self->gossip, 0, ZMQ_POLLIN, 0}};
+        //  Sleep until a message arrives, or until gossip is due if a key changed: an idle
+        //  server uses no CPU.
+        long timeout = -1;
+        if (anna_store_marked(self->store) > 0) {
+            int64_t wait = self->next_gossip_ms - cb_clock_mono_ms();
+            timeout = wait < 0 ? 0 : (long)wait;
+        }
+        if (zmq_poll(items, 2, timeout) < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != ETERM)
+                cb_error("thread %" PRIu32 ": zmq_poll: %s", self->thread, zmq_strerror(errno));
+            break;
+        }
+        if (items[0].revents & ZMQ_POLLIN)
+            s_drain(self, self->keys, false);
+        if (items[1].revents & ZMQ_POLLIN)
+            s_drain(self, self->gossip, true);
+        if (anna_store_marked(self->store) > 0) {
+            int64_t now = cb_clock_mono_ms();
+            if (now >= self->next_gossip_ms) {
+                s_gossip(self);
+                self->next_gossip_ms = now + self->config.gossip_ms;
+            }
+        }
+    }
+    //  The context is shut down: close our sockets so that zmq_ctx_term can finish.
+    s_close_sockets(self);
+    return NULL;
+}
+
+int anna_worker_start(anna_worker_t *self)
+{
+    assert(self && !self->started);
+    int rc = pthread_create(&self->tid, NULL, s_run, self);
+    if (rc)
+        return -rc;
+    self->started = true;
+    return 0;
+}
+
+void anna_worker_join(anna_worker_t *self)
+{
+    if (self->started && !self->joined) {
+        pthread_join(self->tid, NULL);
+        self->joined = true;
+    }
+}
+
+//  ---- self-test ----------------------------------------------------------------------------
+
+void anna_worker_test(bool verbose)
+{
+    anna_worker_stats_t stats = {0};
+    stats.requests = 7;
+    stats.malformed = 3;
+    stats.bytes = 12345678901ULL;
+    char buf[1024];
+    size_t len = anna_worker_stats_format(&stats, 2, true, buf, sizeof buf);
+    assert(len == strlen(buf));
+    assert(strncmp(buf, "{\"thread\":2,\"requests\":7,", 25) == 0);
+    assert(strstr(buf, "\"malformed\":3,") && strstr(buf, "\"bytes\":12345678901}"));
+    len = anna_worker_stats_format(&stats, 0, false, buf, sizeof buf);
+    assert(strncmp(buf, "thread 0: requests=7 ", 21) == 0 && strstr(buf, " malformed=3 "));
+    //  Truncation never overflows and keeps a terminated string.
+    char small[16];
+    len = anna_worker_stats_format(&stats, 0, true, small, sizeof small);
+    assert(len == sizeof small - 1 && strlen(small) == len);
+    if (verbose)
+        printf("  %s\n", buf);
+}

@@ -1,0 +1,1218 @@
+//  client/kvs.c: the client library of the KVS (see kvs.h for the contract).
+//
+//  One call = a set of keys. Each call runs at most two attempts; an attempt
+//    1. asks the routing tier for the workers of every key not in the address cache (one
+//       KeyAddressRequest for all of them),
+//    2. picks one cached replica per key at random and sends one KeyRequest per worker,
+//    3. collects replies on our PULL socket until every key has an answer or the attempt's
+//       deadline passes.
+//  A key answered WRONG_THREAD, or sent to a worker that did not answer in time, loses its
+//  cached addresses and goes into the next attempt (once). Every reply is matched by its
+//  request id against the requests of the current attempt; anything else is counted and
+//  dropped, so a late reply can never pass for the answer to a newer request.
+//  SPDX-License-Identifier: Apache-2.0
+#include "client/kvs.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "client/codec.h"
+#include "common/alloc.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/rand.h"
+#include "proto/wire.h"
+
+#define S_DEFAULT_TIMEOUT_MS 5000
+#define S_MAX_TIMEOUT_MS 3600000
+//  PUSH sockets kept open (least recently used closed first). A call that needs more keeps
+//  them until it ends: closing a socket with linger 0 would drop its unsent request.
+#define S_MAX_SOCKETS 64
+//  Keys in the address cache. When a lookup would pass this, the cache is emptied: simpler
+//  than an LRU, and refilling costs one routing round trip per batch of keys.
+#define S_MAX_CACHED_KEYS 65536
+//  Replies larger than this are refused by ZeroMQ before they are allocated.
+#define S_MAX_REPLY_BYTES (256LL << 20)
+#define S_MAX_ADDRESS_LEN 255
+
+typedef struct s_entry_s s_entry_t;
+struct s_entry_s {
+    s_entry_t *next;            //  hash chain
+    char *key;                  //  owned
+    char **addrs;               //  owned array of owned worker addresses; n > 0
+    size_t n;
+};
+
+typedef struct {
+    char *addr;                 //  owned
+    void *sock;                 //  PUSH, connected to addr
+    uint64_t used;              //  number of the call that used it last (LRU, and pinning)
+} s_push_t;
+
+struct _cb_kvs_t {
+    void *ctx;                  //  our own ZeroMQ context: one io thread
+    void *pull;                 //  every reply comes here
+    char *response_address;     //  "tcp://ip:port" of pull
+    char *routing;              //  routing tier address
+    int timeout_ms;
+    uint32_t writer_id;
+    uint64_t counter;           //  request ids: "<writer>:<counter>"
+    uint64_t call;              //  calls made, to pin the sockets a call uses
+    s_entry_t **buckets;        //  address cache: key -> worker addresses
+    size_t n_buckets;
+    size_t n_keys;
+    s_push_t *pushes;           //  PUSH sockets by address
+    size_t n_pushes;
+    size_t cap_pushes;
+    cb_rand_t rand;             //  replica choice
+    cb_kvs_stats_t stats;
+    char error[512];            //  text of the last failure; "" after a success
+};
+
+//  --------------------------------------------------------------------------------------
+//  Small helpers
+
+//  Writes key for a message: printable ASCII kept, other bytes as \xNN, cut at 64 bytes.
+static void s_quote_key(const char *key, char *buf, size_t cap)
+{
+    size_t o = 0, i = 0;
+    assert(cap >= 8);
+    for (; key[i] && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (i >= 64) {
+            break;
+        } else if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\') {
+            buf[o++] = (char)c;
+        } else {
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+        }
+    }
+    if (key[i] && o + 4 <= cap)
+        o += (size_t)snprintf(buf + o, cap - o, "...");
+    buf[o < cap ? o : cap - 1] = '\0';
+}
+
+//  AnnaError -> negative errno (kvs.h). Unknown codes are a protocol error.
+static int s_error_from_anna(int anna)
+{
+    switch (anna) {
+    case CB_ANNA_NO_ERROR:
+        return 0;
+    case CB_ANNA_KEY_DNE:
+        return -ENOENT;
+    case CB_ANNA_WRONG_THREAD:
+        return -EAGAIN;
+    case CB_ANNA_TIMEOUT:
+        return -ETIMEDOUT;
+    case CB_ANNA_LATTICE:
+        return -EINVAL;
+    case CB_ANNA_NO_SERVERS:
+        return -EHOSTUNREACH;
+    case CB_ANNA_BAD_REQUEST:
+        return -EBADMSG;
+    case CB_ANNA_TOO_LARGE:
+        return -EMSGSIZE;
+    default:
+        return -EPROTO;
+    }
+}
+
+static void s_next_id(cb_kvs_t *self, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%u:%llu", self->writer_id, (unsigned long long)self->counter++);
+}
+
+//  True if message starts with "key K" or "key 'K'" where K is key: it says which key itself.
+static bool s_names_key(const char *message, const char *key)
+{
+    size_t n = strlen(key);
+    if (!message || strncmp(message, "key ", 4))
+        return false;
+    message += 4;
+    if (*message == '\'')
+        return !strncmp(message + 1, key, n) && message[1 + n] == '\'';
+    return !strncmp(message, key, n) && (message[n] == ' ' || message[n] == ':' || !message[n]);
+}
+
+//  Fills the error text: "key 'k' does not exist" for -ENOENT, else "key 'k': why", where why
+//  is the server's (or our) message, or the errno text; a message that starts by naming the
+//  key ("key k holds SET, not LWW") is kept alone. Bytes a terminal should not see become '?'.
+static void s_set_error(cb_kvs_t *self, const char *key, int err, const char *why)
+{
+    char q[300];
+    s_quote_key(key, q, sizeof q);
+    if (err == -ENOENT)
+        snprintf(self->error, sizeof self->error, "key '%s' does not exist", q);
+    else if (s_names_key(why, key))
+        snprintf(self->error, sizeof self->error, "%s", why);
+    else
+        snprintf(self->error, sizeof self->error, "key '%s': %s", q, why ? why : cb_strerror(err));
+    for (char *p = self->error; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
+
+//  --------------------------------------------------------------------------------------
+//  Address cache
+
+static uint64_t s_hash(const char *key)
+{
+    uint64_t h = 14695981039346656037ULL;          //  FNV-1a
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+static s_entry_t *s_cache_find(const cb_kvs_t *self, const char *key)
+{
+    for (s_entry_t *e = self->buckets[s_hash(key) % self->n_buckets]; e; e = e->next)
+        if (!strcmp(e->key, key))
+            return e;
+    return NULL;
+}
+
+static void s_entry_free(s_entry_t *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        cb_free(e->addrs[i]);
+    cb_free(e->addrs);
+    cb_free(e->key);
+    cb_free(e);
+}
+
+static bool s_cache_drop_key(cb_kvs_t *self, const char *key)
+{
+    for (s_entry_t **pp = &self->buckets[s_hash(key) % self->n_buckets]; *pp; pp = &(*pp)->next)
+        if (!strcmp((*pp)->key, key)) {
+            s_entry_t *e = *pp;
+            *pp = e->next;
+            s_entry_free(e);
+            self->n_keys--;
+            return true;
+        }
+    return false;
+}
+
+static void s_cache_clear(cb_kvs_t *self)
+{
+    for (size_t b = 0; b < self->n_buckets; b++)
+        while (self->buckets[b]) {
+            s_entry_t *e = self->buckets[b];
+            self->buckets[b] = e->next;
+            s_entry_free(e);
+        }
+    self->n_keys = 0;
+}
+
+static void s_cache_grow(cb_kvs_t *self)
+{
+    size_t n = self->n_buckets * 4;
+    s_entry_t **buckets = cb_calloc(n, sizeof *buckets);
+    for (size_t b = 0; b < self->n_buckets; b++)
+        while (self->buckets[b]) {
+            s_entry_t *e = self->buckets[b];
+            self->buckets[b] = e->next;
+            e->next = buckets[s_hash(e->key) % n];
+            buckets[s_hash(e->key) % n] = e;
+        }
+    cb_free(self->buckets);
+    self->buckets = buckets;
+    self->n_buckets = n;
+}
+
+//  Replaces key's addresses with copies of addrs[0..n); n == 0 only drops them.
+static void s_cache_set(cb_kvs_t *self, const char *key, const char *const *addrs, size_t n)
+{
+    s_cache_drop_key(self, key);
+    if (!n)
+        return;
+    if (self->n_keys >= self->n_buckets)
+        s_cache_grow(self);
+    s_entry_t *e = cb_calloc(1, sizeof *e);
+    e->key = cb_strdup(key);
+    e->addrs = cb_calloc(n, sizeof *e->addrs);
+    for (size_t i = 0; i < n; i++)
+        e->addrs[i] = cb_strdup(addrs[i]);
+    e->n = n;
+    size_t b = s_hash(key) % self->n_buckets;
+    e->next = self->buckets[b];
+    self->buckets[b] = e;
+    self->n_keys++;
+}
+
+//  Drops every key that has worker among its addresses: the worker is suspected dead, and
+//  the routing tier may now know better for all of them (as the C++ client does).
+static void s_cache_drop_worker(cb_kvs_t *self, const char *worker)
+{
+    for (size_t b = 0; b < self->n_buckets; b++)
+        for (s_entry_t **pp = &self->buckets[b]; *pp;) {
+            bool hit = false;
+            for (size_t i = 0; i < (*pp)->n && !hit; i++)
+                hit = !strcmp((*pp)->addrs[i], worker);
+            if (hit) {
+                s_entry_t *e = *pp;
+                *pp = e->next;
+                s_entry_free(e);
+                self->n_keys--;
+            } else {
+                pp = &(*pp)->next;
+            }
+        }
+}
+
+//  --------------------------------------------------------------------------------------
+//  Sockets
+
+static void s_push_close_at(cb_kvs_t *self, size_t i)
+{
+    zmq_close(self->pushes[i].sock);                //  linger 0: unsent requests are dropped
+    cb_free(self->pushes[i].addr);
+    self->pushes[i] = self->pushes[--self->n_pushes];
+}
+
+static void s_push_close(cb_kvs_t *self, const char *addr)
+{
+    for (size_t i = 0; i < self->n_pushes; i++)
+        if (!strcmp(self->pushes[i].addr, addr)) {
+            s_push_close_at(self, i);
+            return;
+        }
+}
+
+//  Closes least recently used sockets not used by the current call until at most max remain.
+static void s_push_trim(cb_kvs_t *self, size_t max)
+{
+    while (self->n_pushes > max) {
+        size_t lru = SIZE_MAX;
+        for (size_t i = 0; i < self->n_pushes; i++)
+            if (self->pushes[i].used != self->call
+                && (lru == SIZE_MAX || self->pushes[i].used < self->pushes[lru].used))
+                lru = i;
+        if (lru == SIZE_MAX)
+            return;                                 //  all in use by this call
+        s_push_close_at(self, lru);
+    }
+}
+
+//  Finds or opens the PUSH socket to addr. Returns 0, or -EINVAL if ZeroMQ refuses the
+//  address (a malformed endpoint from a peer), or another negative errno.
+static int s_push_get(cb_kvs_t *self, const char *addr, void **sock_p)
+{
+    for (size_t i = 0; i < self->n_pushes; i++)
+        if (!strcmp(self->pushes[i].addr, addr)) {
+            self->pushes[i].used = self->call;
+            *sock_p = self->pushes[i].sock;
+            return 0;
+        }
+    if (strlen(addr) > S_MAX_ADDRESS_LEN)
+        return -EINVAL;
+    s_push_trim(self, S_MAX_SOCKETS - 1);
+    void *sock = zmq_socket(self->ctx, ZMQ_PUSH);
+    if (!sock)
+        return -errno;
+    int zero = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_connect(sock, addr) != 0) {
+        int rc = -errno;
+        zmq_close(sock);
+        return rc;
+    }
+    if (self->n_pushes == self->cap_pushes) {
+        self->cap_pushes = self->cap_pushes ? self->cap_pushes * 2 : 16;
+        self->pushes = cb_realloc(self->pushes, self->cap_pushes * sizeof *self->pushes);
+    }
+    self->pushes[self->n_pushes++] = (s_push_t){cb_strdup(addr), sock, self->call};
+    *sock_p = sock;
+    return 0;
+}
+
+static long s_remaining(int64_t deadline)
+{
+    int64_t left = deadline - cb_clock_mono_ms();
+    return left > 0 ? (long)left : 0;
+}
+
+//  Sends one frame, waiting for room until deadline. 0, -ETIMEDOUT or a negative errno.
+static int s_send(void *sock, const cb_bytes_t *bytes, int64_t deadline)
+{
+    for (;;) {
+        if (zmq_send(sock, bytes->data, bytes->len, ZMQ_DONTWAIT) >= 0)
+            return 0;
+        if (errno != EAGAIN && errno != EINTR)
+            return -errno;
+        long left = s_remaining(deadline);
+        if (!left)
+            return -ETIMEDOUT;
+        zmq_pollitem_t item = {sock, 0, ZMQ_POLLOUT, 0};
+        if (zmq_poll(&item, 1, left) < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+//  Receives one frame into *msg (initialised by the caller) before deadline.
+static int s_recv(cb_kvs_t *self, zmq_msg_t *msg, int64_t deadline)
+{
+    for (;;) {
+        if (zmq_msg_recv(msg, self->pull, ZMQ_DONTWAIT) >= 0)
+            return 0;
+        if (errno != EAGAIN && errno != EINTR)
+            return -errno;
+        long left = s_remaining(deadline);
+        if (!left)
+            return -ETIMEDOUT;
+        zmq_pollitem_t item = {self->pull, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, left) < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+//  --------------------------------------------------------------------------------------
+//  Construction
+
+//  Checks a config and fills the defaults. 0 or -EINVAL.
+static int s_config_check(const cb_kvs_config_t *config, const char **bind_ip, int *timeout_ms)
+{
+    if (!config || !config->routing)
+        return -EINVAL;
+    size_t len = strlen(config->routing);
+    if (len > S_MAX_ADDRESS_LEN
+        || (strncmp(config->routing, "tcp://", 6) && strncmp(config->routing, "ipc://", 6))
+        || len <= 6)
+        return -EINVAL;
+    //  Replies are sent to the address we bind, so it must be one a server can connect to.
+    *bind_ip = config->bind_ip ? config->bind_ip : "127.0.0.1";
+    struct in_addr addr;
+    if (inet_pton(AF_INET, *bind_ip, &addr) != 1 || addr.s_addr == htonl(INADDR_ANY))
+        return -EINVAL;
+    if (config->timeout_ms > S_MAX_TIMEOUT_MS)
+        return -EINVAL;
+    *timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : S_DEFAULT_TIMEOUT_MS;
+    return 0;
+}
+
+static uint64_t s_random64(void)
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+        r = (uint64_t)cb_clock_wall_us() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)cb_clock_mono_us();
+    return r;
+}
+
+cb_kvs_t *cb_kvs_new(const cb_kvs_config_t *config)
+{
+    const char *bind_ip;
+    int timeout_ms;
+    if (s_config_check(config, &bind_ip, &timeout_ms) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    cb_kvs_t *self = cb_calloc(1, sizeof *self);
+    self->routing = cb_strdup(config->routing);
+    self->timeout_ms = timeout_ms;
+    uint64_t r = s_random64();
+    self->writer_id = config->writer_id ? config->writer_id : ((uint32_t)r | 1);
+    //  Ids start at a random counter so that a process that reuses an ephemeral port of an
+    //  earlier client cannot match that client's late replies.
+    self->counter = (r >> 32) << 8;
+    cb_rand_seed(&self->rand, r ^ (uint64_t)cb_clock_mono_us());
+    self->n_buckets = 64;
+    self->buckets = cb_calloc(self->n_buckets, sizeof *self->buckets);
+
+    int err = 0;
+    self->ctx = zmq_ctx_new();
+    if (!self->ctx) {
+        err = errno;
+        goto fail;
+    }
+    zmq_ctx_set(self->ctx, ZMQ_IO_THREADS, 1);
+    self->pull = zmq_socket(self->ctx, ZMQ_PULL);
+    if (!self->pull) {
+        err = errno;
+        goto fail;
+    }
+    int zero = 0;
+    int64_t max_reply = S_MAX_REPLY_BYTES;
+    zmq_setsockopt(self->pull, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(self->pull, ZMQ_MAXMSGSIZE, &max_reply, sizeof max_reply);
+    char endpoint[300];
+    snprintf(endpoint, sizeof endpoint, "tcp://%s:*", bind_ip);
+    if (zmq_bind(self->pull, endpoint) != 0) {
+        err = errno;
+        goto fail;
+    }
+    size_t len = sizeof endpoint;
+    if (zmq_getsockopt(self->pull, ZMQ_LAST_ENDPOINT, endpoint, &len) != 0) {
+        err = errno;
+        goto fail;
+    }
+    self->response_address = cb_strdup(endpoint);
+    return self;
+fail:
+    cb_kvs_destroy(&self);
+    errno = err ? err : EIO;
+    return NULL;
+}
+
+void cb_kvs_destroy(cb_kvs_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cb_kvs_t *self = *self_p;
+    while (self->n_pushes)
+        s_push_close_at(self, self->n_pushes - 1);
+    cb_free(self->pushes);
+    if (self->pull)
+        zmq_close(self->pull);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    s_cache_clear(self);
+    cb_free(self->buckets);
+    cb_free(self->routing);
+    cb_free(self->response_address);
+    cb_free(self);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------------------
+//  The engine
+
+enum { S_TODO, S_SENT, S_DONE };
+
+typedef struct {
+    const char *key;            //  borrowed from the caller
+    cb_bytes_t payload;         //  PUT: encoded value, owned
+    int kind;                   //  PUT: lattice kind
+    int state;
+    bool retried;               //  its one second attempt is used
+    uint32_t cache_size;        //  address_cache_size sent with it
+    char *why;                  //  owned reason for its error, NULL for the errno text
+} s_slot_t;
+
+typedef struct {
+    char id[48];
+    char *worker;               //  owned
+    size_t *slots;              //  owned indexes into the call's slots, in request order
+    size_t n;
+    size_t cap;
+    size_t next;                //  where the next answer is looked for first (see below)
+    size_t answered;
+    bool done;
+} s_req_t;
+
+typedef struct {
+    int type;                   //  CB_CODEC_GET / CB_CODEC_PUT
+    s_slot_t *slots;
+    cb_kvs_result_t *results;
+    size_t n;
+    int rc;                     //  error that stopped the whole call, or 0
+} s_call_t;
+
+static void s_slot_fail(s_call_t *call, size_t i, int err, const char *why)
+{
+    call->slots[i].state = S_DONE;
+    call->results[i].error = err;
+    cb_free(call->slots[i].why);
+    call->slots[i].why = why ? cb_strdup(why) : NULL;
+    if (err == -ETIMEDOUT && !call->rc)
+        call->rc = -ETIMEDOUT;
+}
+
+static int s_key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+//  Step 1: fills the address cache for every TODO key. A failure of the routing tier
+//  itself fails every TODO key that needed it and is returned (and becomes the call's
+//  error); a key the routing tier has no address for fails alone (-EHOSTUNREACH).
+static int s_resolve(cb_kvs_t *self, s_call_t *call, int64_t deadline)
+{
+    size_t missing = 0;
+    for (size_t i = 0; i < call->n; i++)
+        if (call->slots[i].state == S_TODO && !s_cache_find(self, call->slots[i].key))
+            missing++;
+    if (!missing)
+        return 0;
+    if (self->n_keys + missing > S_MAX_CACHED_KEYS)
+        s_cache_clear(self);
+    const char **want = cb_malloc(call->n * sizeof *want);
+    size_t nw = 0;
+    for (size_t i = 0; i < call->n; i++)
+        if (call->slots[i].state == S_TODO && !s_cache_find(self, call->slots[i].key))
+            want[nw++] = call->slots[i].key;
+    qsort(want, nw, sizeof *want, s_key_cmp);
+    size_t uniq = 0;
+    for (size_t i = 0; i < nw; i++)
+        if (!uniq || strcmp(want[uniq - 1], want[i]))
+            want[uniq++] = want[i];
+
+    char id[48], why[400];
+    s_next_id(self, id, sizeof id);
+    cb_bytes_t msg = {0};
+    int rc = cb_codec_address_request(want, uniq, self->response_address, id, &msg);
+    cb_free(want);
+    assert(rc == 0);
+    void *sock;
+    rc = s_push_get(self, self->routing, &sock);
+    if (rc == 0)
+        rc = s_send(sock, &msg, deadline);
+    cb_bytes_fini(&msg);
+    self->stats.lookups++;
+    while (rc == 0) {
+        zmq_msg_t zmsg;
+        zmq_msg_init(&zmsg);
+        rc = s_recv(self, &zmsg, deadline);
+        if (rc) {
+            zmq_msg_close(&zmsg);
+            break;
+        }
+        const uint8_t *data = zmq_msg_data(&zmsg);
+        size_t len = zmq_msg_size(&zmsg);
+        const char *rid;
+        size_t rid_len;
+        cb_codec_addresses_t addrs;
+        if (cb_codec_response_id(data, len, &rid, &rid_len) != 0 || rid_len != strlen(id)
+            || memcmp(rid, id, rid_len) != 0) {
+            self->stats.discarded++;            //  a late reply, or not for us
+            zmq_msg_close(&zmsg);
+            continue;
+        }
+        rc = cb_codec_addresses_decode(data, len, &addrs);
+        zmq_msg_close(&zmsg);
+        if (rc)
+            break;
+        if (addrs.error == CB_ANNA_NO_ERROR)
+            for (size_t i = 0; i < addrs.len; i++)
+                s_cache_set(self, addrs.addresses[i].key,
+                            (const char *const *)addrs.addresses[i].ips, addrs.addresses[i].n_ips);
+        rc = s_error_from_anna(addrs.error);
+        cb_codec_addresses_fini(&addrs);
+        break;
+    }
+    if (rc == 0) {
+        for (size_t i = 0; i < call->n; i++)
+            if (call->slots[i].state == S_TODO && !s_cache_find(self, call->slots[i].key))
+                s_slot_fail(call, i, -EHOSTUNREACH, "the routing tier has no server for it");
+        return 0;
+    }
+    if (rc == -ETIMEDOUT) {
+        //  Drop what is still queued for it: a routing tier that comes back should not
+        //  answer a backlog of lookups nobody waits for.
+        s_push_close(self, self->routing);
+        self->stats.timeouts++;
+        snprintf(why, sizeof why, "the routing tier at %s did not answer within %d ms",
+                 self->routing, self->timeout_ms);
+    } else if (rc == -EHOSTUNREACH) {
+        snprintf(why, sizeof why, "the routing tier at %s knows no servers", self->routing);
+    } else if (rc == -EPROTO) {
+        snprintf(why, sizeof why, "malformed reply from the routing tier at %s", self->routing);
+    } else {
+        snprintf(why, sizeof why, "routing tier %s: %s", self->routing, cb_strerror(rc));
+    }
+    //  Keys with cached addresses do not need the routing tier: they go ahead.
+    for (size_t i = 0; i < call->n; i++)
+        if (call->slots[i].state == S_TODO && !s_cache_find(self, call->slots[i].key))
+            s_slot_fail(call, i, rc, why);
+    call->rc = rc;
+    return rc;
+}
+
+//  Applies one answer (a reply tuple, or a response-level error) to slot i of req.
+static void s_settle(cb_kvs_t *self, s_call_t *call, s_req_t *req, size_t i, int anna,
+                     const char *message, bool invalidate, lat_t *value, int value_rc)
+{
+    s_slot_t *slot = &call->slots[i];
+    if (invalidate) {
+        //  Our address list for the key is stale (replication changed): the answer still
+        //  counts, the next request asks the routing tier again.
+        s_cache_drop_key(self, slot->key);
+        self->stats.invalidations++;
+    }
+    req->answered++;
+    if (req->answered == req->n)
+        req->done = true;
+    if (anna == CB_ANNA_WRONG_THREAD) {
+        self->stats.wrong_thread++;
+        s_cache_drop_key(self, slot->key);
+        if (!slot->retried) {
+            slot->retried = true;
+            slot->state = S_TODO;
+            self->stats.retries++;
+        } else {
+            s_slot_fail(call, i, -EAGAIN, "the server answered WRONG_THREAD after a fresh address lookup");
+        }
+        return;
+    }
+    if (anna != CB_ANNA_NO_ERROR) {
+        s_slot_fail(call, i, s_error_from_anna(anna), message);
+        return;
+    }
+    if (call->type == CB_CODEC_GET) {
+        if (!value || value->kind == LAT_NONE) {
+            s_slot_fail(call, i, -EPROTO, value_rc ? "the server sent a value that does not decode"
+                                                   : "the server sent no value");
+            return;
+        }
+        call->results[i].value = *value;            //  moved: the reply no longer owns it
+        lat_init(value, LAT_NONE);
+    }
+    slot->state = S_DONE;
+    call->results[i].error = 0;
+}
+
+//  Handles one reply of the current attempt. Returns false if it matches no request.
+static bool s_handle_reply(cb_kvs_t *self, s_call_t *call, s_req_t *reqs, size_t n_reqs,
+                           const uint8_t *data, size_t len)
+{
+    const char *rid;
+    size_t rid_len;
+    if (cb_codec_response_id(data, len, &rid, &rid_len) != 0)
+        return false;
+    s_req_t *req = NULL;
+    for (size_t r = 0; r < n_reqs && !req; r++)
+        if (!reqs[r].done && strlen(reqs[r].id) == rid_len && !memcmp(reqs[r].id, rid, rid_len))
+            req = &reqs[r];
+    if (!req)
+        return false;
+    cb_codec_reply_t reply;
+    if (cb_codec_reply_decode(data, len, &reply) != 0) {
+        char why[400];
+        snprintf(why, sizeof why, "malformed reply from %s", req->worker);
+        for (size_t j = 0; j < req->n; j++)
+            if (call->slots[req->slots[j]].state == S_SENT)
+                s_slot_fail(call, req->slots[j], -EPROTO, why);
+        req->done = true;
+        return true;
+    }
+    if (reply.len == 0 && reply.error != CB_ANNA_NO_ERROR) {
+        //  An error for the request as a whole applies to each of its keys.
+        for (size_t j = 0; j < req->n; j++)
+            if (call->slots[req->slots[j]].state == S_SENT)
+                s_settle(self, call, req, req->slots[j], reply.error, reply.error_message,
+                         false, NULL, 0);
+    }
+    for (size_t t = 0; t < reply.len; t++) {
+        cb_codec_reply_tuple_t *tuple = &reply.tuples[t];
+        //  Keys may be answered in any order, over several responses with this id, and a key
+        //  asked twice gets its answers in turn. Servers answer in request order, so the
+        //  search starts after the last match: a batch of n keys costs O(n), not O(n^2).
+        for (size_t k = 0; k < req->n; k++) {
+            size_t j = (req->next + k) % req->n;
+            size_t i = req->slots[j];
+            if (call->slots[i].state == S_SENT && !strcmp(call->slots[i].key, tuple->key)) {
+                req->next = (j + 1) % req->n;
+                s_settle(self, call, req, i, tuple->error, tuple->error_message,
+                         tuple->invalidate, &tuple->value, tuple->value_rc);
+                break;
+            }
+        }
+    }
+    cb_codec_reply_fini(&reply);
+    return true;
+}
+
+//  Steps 2 and 3: sends the TODO keys (all of which have cached addresses now), one
+//  KeyRequest per worker, and collects the answers until deadline.
+static void s_attempt(cb_kvs_t *self, s_call_t *call, int64_t deadline)
+{
+    s_req_t *reqs = NULL;
+    size_t n_reqs = 0;
+    for (size_t i = 0; i < call->n; i++) {
+        s_slot_t *slot = &call->slots[i];
+        if (slot->state != S_TODO)
+            continue;
+        const s_entry_t *e = s_cache_find(self, slot->key);
+        if (!e) {                                   //  the lookup cleared a full cache
+            s_slot_fail(call, i, -EHOSTUNREACH, "the routing tier has no server for it");
+            continue;
+        }
+        const char *worker = e->addrs[e->n > 1 ? cb_rand_below(&self->rand, e->n) : 0];
+        slot->cache_size = (uint32_t)e->n;
+        size_t r = 0;
+        while (r < n_reqs && strcmp(reqs[r].worker, worker))
+            r++;
+        if (r == n_reqs) {
+            reqs = cb_realloc(reqs, (n_reqs + 1) * sizeof *reqs);
+            memset(&reqs[r], 0, sizeof reqs[r]);
+            reqs[r].worker = cb_strdup(worker);
+            n_reqs++;
+        }
+        if (reqs[r].n == reqs[r].cap) {
+            reqs[r].cap = reqs[r].cap ? reqs[r].cap * 2 : 4;
+            reqs[r].slots = cb_realloc(reqs[r].slots, reqs[r].cap * sizeof *reqs[r].slots);
+        }
+        reqs[r].slots[reqs[r].n++] = i;
+        slot->state = S_SENT;
+    }
+
+    size_t outstanding = 0;
+    for (size_t r = 0; r < n_reqs; r++) {
+        s_req_t *req = &reqs[r];
+        cb_codec_tuple_t *tuples = cb_calloc(req->n, sizeof *tuples);
+        for (size_t j = 0; j < req->n; j++) {
+            const s_slot_t *slot = &call->slots[req->slots[j]];
+            tuples[j] = (cb_codec_tuple_t){slot->key, slot->kind, slot->payload.data,
+                                           slot->payload.len, slot->cache_size};
+        }
+        s_next_id(self, req->id, sizeof req->id);
+        cb_bytes_t msg = {0};
+        int rc = cb_codec_key_request(call->type, tuples, req->n, self->response_address, req->id, &msg);
+        assert(rc == 0);
+        cb_free(tuples);
+        void *sock;
+        rc = s_push_get(self, req->worker, &sock);
+        if (rc) {
+            char why[400];
+            snprintf(why, sizeof why, "cannot send to worker '%.250s': %s", req->worker, cb_strerror(rc));
+            for (size_t j = 0; j < req->n; j++) {
+                s_cache_drop_key(self, call->slots[req->slots[j]].key);
+                s_slot_fail(call, req->slots[j], -EHOSTUNREACH, why);
+            }
+            req->done = true;
+        } else {
+            //  A send that fails (full queue until the deadline) is left to the timeout path:
+            //  either way the worker is not taking requests.
+            (void)s_send(sock, &msg, deadline);
+            self->stats.requests++;
+            outstanding++;
+        }
+        cb_bytes_fini(&msg);
+    }
+
+    while (outstanding) {
+        zmq_msg_t zmsg;
+        zmq_msg_init(&zmsg);
+        int rc = s_recv(self, &zmsg, deadline);
+        if (rc) {
+            zmq_msg_close(&zmsg);
+            break;
+        }
+        if (!s_handle_reply(self, call, reqs, n_reqs, zmq_msg_data(&zmsg), zmq_msg_size(&zmsg)))
+            self->stats.discarded++;
+        zmq_msg_close(&zmsg);
+        outstanding = 0;
+        for (size_t r = 0; r < n_reqs; r++)
+            outstanding += !reqs[r].done;
+    }
+
+    for (size_t r = 0; r < n_reqs; r++) {
+        s_req_t *req = &reqs[r];
+        if (!req->done) {
+            //  Suspect the worker: forget every key it serves and its socket (with whatever
+            //  is still queued on it), then give its keys their second attempt.
+            self->stats.timeouts++;
+            s_cache_drop_worker(self, req->worker);
+            s_push_close(self, req->worker);
+            char why[400];
+            snprintf(why, sizeof why, "no answer from %.250s within %d ms", req->worker,
+                     self->timeout_ms);
+            for (size_t j = 0; j < req->n; j++) {
+                size_t i = req->slots[j];
+                if (call->slots[i].state != S_SENT)
+                    continue;
+                if (!call->slots[i].retried) {
+                    call->slots[i].retried = true;
+                    call->slots[i].state = S_TODO;
+                    self->stats.retries++;
+                } else {
+                    s_slot_fail(call, i, -ETIMEDOUT, why);
+                }
+            }
+        }
+        cb_free(req->worker);
+        cb_free(req->slots);
+    }
+    cb_free(reqs);
+}
+
+//  Runs one call over keys[0..n) (values for PUT) and fills results. See kvs.h.
+static int s_run(cb_kvs_t *self, int type, const char *const *keys, const lat_t *values,
+                 size_t n, cb_kvs_result_t *results)
+{
+    assert(self);
+    assert(n == 0 || (keys && results));
+    self->error[0] = '\0';
+    self->call++;
+    s_call_t call = {type, cb_calloc(n ? n : 1, sizeof(s_slot_t)), results, n, 0};
+    for (size_t i = 0; i < n; i++) {
+        assert(keys[i]);
+        results[i].error = 0;
+        lat_init(&results[i].value, LAT_NONE);
+        call.slots[i].key = keys[i];
+        call.slots[i].state = S_TODO;
+        if (type == CB_CODEC_PUT) {
+            call.slots[i].kind = values[i].kind;
+            if (wire_encode(&values[i], &call.slots[i].payload) != 0)
+                s_slot_fail(&call, i, -EINVAL, "the value has no lattice kind");
+        }
+    }
+    for (;;) {
+        bool todo = false;
+        for (size_t i = 0; i < n && !todo; i++)
+            todo = call.slots[i].state == S_TODO;
+        if (!todo)
+            break;
+        int64_t deadline = cb_clock_mono_ms() + self->timeout_ms;
+        s_resolve(self, &call, deadline);
+        s_attempt(self, &call, deadline);
+    }
+    bool reported = false;
+    for (size_t i = 0; i < n; i++) {
+        if (results[i].error && !reported) {
+            s_set_error(self, keys[i], results[i].error, call.slots[i].why);
+            reported = true;
+        }
+        cb_bytes_fini(&call.slots[i].payload);
+        cb_free(call.slots[i].why);
+    }
+    cb_free(call.slots);
+    s_push_trim(self, S_MAX_SOCKETS);
+    return call.rc;
+}
+
+//  --------------------------------------------------------------------------------------
+//  The API
+
+int cb_kvs_get(cb_kvs_t *self, const char *key, lat_t *out)
+{
+    cb_kvs_result_t result;
+    s_run(self, CB_CODEC_GET, &key, NULL, 1, &result);
+    *out = result.value;
+    return result.error;
+}
+
+int cb_kvs_put(cb_kvs_t *self, const char *key, const lat_t *value)
+{
+    cb_kvs_result_t result;
+    s_run(self, CB_CODEC_PUT, &key, value, 1, &result);
+    lat_fini(&result.value);
+    return result.error;
+}
+
+int cb_kvs_put_lww(cb_kvs_t *self, const char *key, const void *data, size_t len)
+{
+    lat_t value;
+    lat_init(&value, LAT_LWW);
+    lat_lww_assign(&value, cb_clock_lww_now(), self->writer_id, data, len);
+    int rc = cb_kvs_put(self, key, &value);
+    lat_fini(&value);
+    return rc;
+}
+
+int cb_kvs_get_many(cb_kvs_t *self, const char *const *keys, size_t n, cb_kvs_result_t *results)
+{
+    return s_run(self, CB_CODEC_GET, keys, NULL, n, results);
+}
+
+int cb_kvs_put_many(cb_kvs_t *self, const char *const *keys, const lat_t *values, size_t n,
+                    cb_kvs_result_t *results)
+{
+    assert(n == 0 || values);
+    return s_run(self, CB_CODEC_PUT, keys, values, n, results);
+}
+
+const char *cb_kvs_last_error(const cb_kvs_t *self)
+{
+    return self->error;
+}
+
+uint32_t cb_kvs_writer_id(const cb_kvs_t *self)
+{
+    return self->writer_id;
+}
+
+void cb_kvs_invalidate_all(cb_kvs_t *self)
+{
+    s_cache_clear(self);
+}
+
+const char *cb_kvs_response_address(const cb_kvs_t *self)
+{
+    return self->response_address;
+}
+
+int cb_kvs_timeout_ms(const cb_kvs_t *self)
+{
+    return self->timeout_ms;
+}
+
+void cb_kvs_stats(const cb_kvs_t *self, cb_kvs_stats_t *out)
+{
+    *out = self->stats;
+}
+
+size_t cb_kvs_cache_count(const cb_kvs_t *self, const char *key)
+{
+    const s_entry_t *e = s_cache_find(self, key);
+    return e ? e->n : 0;
+}
+
+const char *cb_kvs_cache_addr(const cb_kvs_t *self, const char *key, size_t i)
+{
+    const s_entry_t *e = s_cache_find(self, key);
+    return e && i < e->n ? e->addrs[i] : NULL;
+}
+
+void cb_kvs_cache_set(cb_kvs_t *self, const char *key, const char *const *addrs, size_t n)
+{
+    s_cache_set(self, key, addrs, n);
+}
+
+//  --------------------------------------------------------------------------------------
+//  @selftest
+//  The pure parts first (config, error mapping, ids, the cache); then the protocol paths
+//  against the scripted node of client/fake_anna.c, which needs no server.
+
+#include "client/fake_anna.h"
+
+static bool s_lww_is(const lat_t *v, const char *text)
+{
+    return v->kind == LAT_LWW && v->u.lww.value.len == strlen(text)
+           && !memcmp(v->u.lww.value.data, text, strlen(text));
+}
+
+static void s_test_pure(bool verbose)
+{
+    if (verbose)
+        printf(" * kvs: config validation, error mapping, ids, address cache\n");
+    cb_kvs_config_t c = {0};
+    errno = 0;
+    assert(!cb_kvs_new(NULL) && errno == EINVAL);
+    assert(!cb_kvs_new(&c) && errno == EINVAL);
+    const char *bad_routing[] = {"", "tcp://", "http://127.0.0.1:6450", "127.0.0.1:6450"};
+    for (size_t i = 0; i < sizeof bad_routing / sizeof *bad_routing; i++) {
+        c.routing = bad_routing[i];
+        errno = 0;
+        assert(!cb_kvs_new(&c) && errno == EINVAL);
+    }
+    c.routing = "tcp://127.0.0.1:1";
+    const char *bad_ip[] = {"0.0.0.0", "localhost", "1.2.3", "*", "::1", ""};
+    for (size_t i = 0; i < sizeof bad_ip / sizeof *bad_ip; i++) {
+        c.bind_ip = bad_ip[i];
+        errno = 0;
+        assert(!cb_kvs_new(&c) && errno == EINVAL);
+    }
+    c.bind_ip = NULL;
+    c.timeout_ms = S_MAX_TIMEOUT_MS + 1;
+    assert(!cb_kvs_new(&c) && errno == EINVAL);
+    c.timeout_ms = 0;
+    cb_kvs_t *kvs = cb_kvs_new(&c);
+    assert(kvs && cb_kvs_timeout_ms(kvs) == S_DEFAULT_TIMEOUT_MS && cb_kvs_writer_id(kvs) != 0);
+    assert(!strncmp(cb_kvs_response_address(kvs), "tcp://127.0.0.1:", 16));
+    assert(!strcmp(cb_kvs_last_error(kvs), ""));
+
+    //  Ids are "<writer>:<counter>" and never repeat.
+    char id1[48], id2[48], want[48];
+    s_next_id(kvs, id1, sizeof id1);
+    s_next_id(kvs, id2, sizeof id2);
+    assert(strcmp(id1, id2));
+    snprintf(want, sizeof want, "%u:", cb_kvs_writer_id(kvs));
+    assert(!strncmp(id1, want, strlen(want)) && !strncmp(id2, want, strlen(want)));
+
+    //  The address cache: set, count, drop by key, drop by worker, growth.
+    const char *ab[] = {"tcp://a:1", "tcp://b:1"};
+    cb_kvs_cache_set(kvs, "k1", ab, 2);
+    cb_kvs_cache_set(kvs, "k2", ab + 1, 1);
+    cb_kvs_cache_set(kvs, "k3", ab, 1);
+    assert(cb_kvs_cache_count(kvs, "k1") == 2 && !strcmp(cb_kvs_cache_addr(kvs, "k1", 1), "tcp://b:1"));
+    assert(!cb_kvs_cache_addr(kvs, "k1", 2) && !cb_kvs_cache_addr(kvs, "nope", 0));
+    s_cache_drop_worker(kvs, "tcp://b:1");          //  k1 and k2 go, k3 stays
+    assert(!cb_kvs_cache_count(kvs, "k1") && !cb_kvs_cache_count(kvs, "k2"));
+    assert(cb_kvs_cache_count(kvs, "k3") == 1);
+    cb_kvs_cache_set(kvs, "k3", NULL, 0);
+    assert(!cb_kvs_cache_count(kvs, "k3") && kvs->n_keys == 0);
+    char key[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "key%d", i);
+        cb_kvs_cache_set(kvs, key, ab, 1 + (size_t)(i % 2));
+    }
+    assert(kvs->n_keys == 1000 && kvs->n_buckets >= 1000);
+    assert(cb_kvs_cache_count(kvs, "key999") == 2 && cb_kvs_cache_count(kvs, "key998") == 1);
+    cb_kvs_invalidate_all(kvs);
+    assert(kvs->n_keys == 0 && !cb_kvs_cache_count(kvs, "key999"));
+    cb_kvs_destroy(&kvs);
+    cb_kvs_destroy(&kvs);                           //  idempotent
+    assert(!kvs);
+
+    c.writer_id = 77;
+    c.timeout_ms = 250;
+    kvs = cb_kvs_new(&c);
+    assert(kvs && cb_kvs_writer_id(kvs) == 77 && cb_kvs_timeout_ms(kvs) == 250);
+
+    //  Error mapping, AnnaError -> negative errno, and the text of the last error.
+    int map[][2] = {{CB_ANNA_NO_ERROR, 0}, {CB_ANNA_KEY_DNE, -ENOENT},
+                    {CB_ANNA_WRONG_THREAD, -EAGAIN}, {CB_ANNA_TIMEOUT, -ETIMEDOUT},
+                    {CB_ANNA_LATTICE, -EINVAL}, {CB_ANNA_NO_SERVERS, -EHOSTUNREACH},
+                    {CB_ANNA_BAD_REQUEST, -EBADMSG}, {CB_ANNA_TOO_LARGE, -EMSGSIZE},
+                    {99, -EPROTO}, {-1, -EPROTO}};
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+        assert(s_error_from_anna(map[i][0]) == map[i][1]);
+    s_set_error(kvs, "x", -ENOENT, "ignored");
+    assert(!strcmp(cb_kvs_last_error(kvs), "key 'x' does not exist"));
+    s_set_error(kvs, "k", -EINVAL, "key holds SET, not LWW");
+    assert(!strcmp(cb_kvs_last_error(kvs), "key 'k': key holds SET, not LWW"));
+    s_set_error(kvs, "k", -EINVAL, "key k holds SET, not LWW");
+    assert(!strcmp(cb_kvs_last_error(kvs), "key k holds SET, not LWW"));
+    s_set_error(kvs, "k", -EINVAL, "key 'k': bad");
+    assert(!strcmp(cb_kvs_last_error(kvs), "key 'k': bad"));
+    s_set_error(kvs, "k", -EINVAL, "key kk holds SET, not LWW");
+    assert(!strcmp(cb_kvs_last_error(kvs), "key 'k': key kk holds SET, not LWW"));
+    s_set_error(kvs, "k", -EMSGSIZE, NULL);
+    assert(!strcmp(cb_kvs_last_error(kvs), "key 'k': value too large"));
+    s_set_error(kvs, "a'b\x01", -EBADMSG, "bad\nline");
+    assert(!strcmp(cb_kvs_last_error(kvs), "key 'a\\x27b\\x01': bad?line"));
+    char long_key[200], quoted[300];
+    memset(long_key, 'z', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = '\0';
+    s_quote_key(long_key, quoted, sizeof quoted);
+    assert(strlen(quoted) == 67 && !strcmp(quoted + 64, "..."));
+    s_quote_key("\xff\xfe", quoted, 8);             //  a tiny buffer is cut, not overrun
+    assert(strlen(quoted) < 8);
+
+    //  Nothing listens on port 1: the lookup times out once, the call fails with -ETIMEDOUT
+    //  after about one timeout, and the value is left empty.
+    lat_t v;
+    int64_t t0 = cb_clock_mono_ms();
+    assert(cb_kvs_get(kvs, "k", &v) == -ETIMEDOUT && v.kind == LAT_NONE);
+    int64_t took = cb_clock_mono_ms() - t0;
+    assert(took >= 240 && took < 1500);
+    assert(strstr(cb_kvs_last_error(kvs), "routing tier at tcp://127.0.0.1:1 did not answer within 250 ms"));
+    cb_kvs_stats_t st;
+    cb_kvs_stats(kvs, &st);
+    assert(st.lookups == 1 && st.timeouts == 1 && st.requests == 0);
+    //  PUT of a value without a kind fails before anything is sent.
+    lat_t none;
+    lat_init(&none, LAT_NONE);
+    assert(cb_kvs_put(kvs, "k", &none) == -EINVAL);
+    cb_kvs_stats(kvs, &st);
+    assert(st.lookups == 1);
+    assert(cb_kvs_get_many(kvs, NULL, 0, NULL) == 0);
+    cb_kvs_destroy(&kvs);
+}
+
+static void s_test_protocol(bool verbose)
+{
+    if (verbose)
+        printf(" * kvs: protocol paths against a scripted node\n");
+    cb_fake_anna_t *fake = cb_fake_anna_new(2);
+    assert(fake);
+    cb_kvs_config_t c = {.routing = cb_fake_anna_routing(fake), .timeout_ms = 300};
+    cb_kvs_t *kvs = cb_kvs_new(&c);
+    assert(kvs);
+    cb_kvs_stats_t st;
+    lat_t v;
+
+    //  PUT/GET, and the address cache it fills.
+    assert(cb_kvs_put_lww(kvs, "k", "v", 1) == 0);
+    assert(cb_kvs_cache_count(kvs, "k") == 1);
+    assert(!strcmp(cb_kvs_cache_addr(kvs, "k", 0), cb_fake_anna_worker(fake, 0)));
+    assert(cb_fake_anna_last_cache_size(fake) == 1);
+    assert(cb_kvs_get(kvs, "k", &v) == 0 && s_lww_is(&v, "v"));
+    assert(v.u.lww.writer == cb_kvs_writer_id(kvs));
+    lat_fini(&v);
+    cb_kvs_stats(kvs, &st);
+    assert(st.lookups == 1 && st.requests == 2 && st.discarded == 0);
+
+    //  Per-key errors and their text.
+    assert(cb_kvs_get(kvs, "dne", &v) == -ENOENT && v.kind == LAT_NONE);
+    assert(!strcmp(cb_kvs_last_error(kvs), "key 'dne' does not exist"));
+    lat_t set;
+    lat_init(&set, LAT_SET);
+    lat_set_insert(&set.u.set, "a", 1);
+    assert(cb_kvs_put(kvs, "k", &set) == -EINVAL);
+    assert(!strcmp(cb_kvs_last_error(kvs), "key 'k': key holds LWW, not SET"));
+    assert(cb_kvs_get(kvs, "none:k", &v) == -EHOSTUNREACH);
+    assert(strstr(cb_kvs_last_error(kvs), "no server"));
+    assert(cb_kvs_get(kvs, "junk:k", &v) == -EPROTO);
+    assert(strstr(cb_kvs_last_error(kvs), "malformed reply"));
+    const char *ns[] = {"k", "noservers:k"};
+    cb_kvs_result_t r2[2];
+    assert(cb_kvs_get_many(kvs, ns, 2, r2) == -EHOSTUNREACH);
+    assert(r2[0].error == 0 && s_lww_is(&r2[0].value, "v"));   //  cached: served anyway
+    assert(r2[1].error == -EHOSTUNREACH && r2[1].value.kind == LAT_NONE);
+    lat_fini(&r2[0].value);
+    assert(strstr(cb_kvs_last_error(kvs), "knows no servers"));
+    assert(cb_kvs_get(kvs, "k", &v) == 0 && !strcmp(cb_kvs_last_error(kvs), ""));
+    lat_fini(&v);
+
+    //  WRONG_THREAD: dropped and retried once through a fresh lookup; twice is an error.
+    cb_kvs_stats(kvs, &st);
+    cb_kvs_stats_t before = st;
+    assert(cb_kvs_put(kvs, "wrong:a", &set) == 0);
+    cb_kvs_stats(kvs, &st);
+    assert(st.wrong_thread == before.wrong_thread + 1 && st.retries == before.retries + 1);
+    assert(st.lookups == before.lookups + 2);
+    assert(cb_kvs_put(kvs, "wrong2:a", &set) == -EAGAIN);
+    cb_kvs_stats(kvs, &st);
+    assert(st.wrong_thread == before.wrong_thread + 3 && !cb_kvs_cache_count(kvs, "wrong2:a"));
+
+    //  invalidate: the answer counts, the cached addresses go.
+    assert(cb_kvs_put(kvs, "inv:a", &set) == 0 && !cb_kvs_cache_count(kvs, "inv:a"));
+    assert(cb_kvs_get(kvs, "inv:a", &v) == 0 && v.kind == LAT_SET && lat_equal(&v, &set));
+    lat_fini(&v);
+    cb_kvs_stats(kvs, &st);
+    assert(st.invalidations == before.invalidations + 2);
+
+    //  Every replica is cached and address_cache_size says how many.
+    assert(cb_kvs_put(kvs, "two:a", &set) == 0 && cb_kvs_cache_count(kvs, "two:a") == 2);
+    assert(cb_kvs_get(kvs, "two:a", &v) == 0 && cb_fake_anna_last_cache_size(fake) == 2);
+    lat_fini(&v);
+
+    //  Batches: one KeyRequest per worker; answers split over two responses; a key twice.
+    const char *keys[] = {"b0", "w1:b1", "split:b2", "w1:b3", "b0"};
+    lat_t vals[5];
+    for (int i = 0; i < 5; i++) {
+        lat_init(&vals[i], LAT_LWW);
+        lat_lww_assign(&vals[i], 10, 1, keys[i], strlen(keys[i]));
+    }
+    cb_kvs_result_t res[5];
+    cb_kvs_stats(kvs, &before);
+    assert(cb_kvs_put_many(kvs, keys, vals, 5, res) == 0);
+    for (int i = 0; i < 5; i++)
+        assert(res[i].error == 0 && res[i].value.kind == LAT_NONE);
+    cb_kvs_stats(kvs, &st);
+    assert(st.requests == before.requests + 2 && st.lookups == before.lookups + 1);
+    assert(cb_kvs_get_many(kvs, keys, 5, res) == 0);
+    for (int i = 0; i < 5; i++) {
+        assert(res[i].error == 0 && lat_equal(&res[i].value, &vals[i]));
+        lat_fini(&res[i].value);
+        lat_fini(&vals[i]);
+    }
+    cb_kvs_stats(kvs, &st);
+    assert(st.requests == before.requests + 4 && st.lookups == before.lookups + 1);
+
+    //  A worker that does not answer: retried once after a fresh lookup, then -ETIMEDOUT.
+    //  Its late replies come back later and must be discarded, not taken as answers.
+    cb_kvs_stats(kvs, &before);
+    int64_t t0 = cb_clock_mono_ms();
+    assert(cb_kvs_get(kvs, "mute:a", &v) == -ETIMEDOUT && v.kind == LAT_NONE);
+    int64_t took = cb_clock_mono_ms() - t0;
+    assert(took >= 590 && took < 2000);             //  two attempts of 300 ms
+    assert(strstr(cb_kvs_last_error(kvs), "no answer from"));
+    cb_kvs_stats(kvs, &st);
+    assert(st.timeouts == before.timeouts + 2 && st.retries == before.retries + 1);
+    assert(!cb_kvs_cache_count(kvs, "k"));          //  k lives on the suspected worker
+    assert(cb_kvs_get(kvs, "k", &v) == 0 && s_lww_is(&v, "v"));
+    lat_fini(&v);
+    cb_kvs_stats(kvs, &st);
+    assert(st.discarded >= before.discarded + 2);   //  both muted requests answered late
+
+    lat_fini(&set);
+    cb_kvs_destroy(&kvs);
+    cb_fake_anna_destroy(&fake);
+    cb_fake_anna_destroy(&fake);
+}
+
+void cb_kvs_test(bool verbose)
+{
+    s_test_pure(verbose);
+    s_test_protocol(verbose);
+}
+//  @end
