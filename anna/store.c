@@ -21,14 +21,32 @@
 #define S_SEED 0x5eed5eedULL
 #define S_MIN_SLOTS 16
 
+//  Keys up to this length live inside the entry: a lookup then touches the slot and the
+//  entry only, not a third cache line (most keys are short: "user:000123", "key:...").
+#define S_INLINE_KEY 24
+
 typedef struct {
-    char *key;                  //  owned, NUL-terminated
+    uint64_t hash;              //  anna_hash(key, S_SEED)
     uint32_t klen;              //  strlen(key)
     uint32_t mark;              //  1 + position in the change set; 0 if not in it
-    uint64_t hash;              //  anna_hash(key, S_SEED)
     size_t size;                //  lat_size(&value) when it last changed
     lat_t value;                //  owned
+    union {
+        char *ptr;              //  klen >= S_INLINE_KEY: owned, NUL-terminated
+        char inline_[S_INLINE_KEY];     //  klen < S_INLINE_KEY: NUL-terminated
+    } key;
 } s_entry_t;
+
+static inline const char *s_key(const s_entry_t *e)
+{
+    return e->klen < S_INLINE_KEY ? e->key.inline_ : e->key.ptr;
+}
+
+static inline void s_key_free(s_entry_t *e)
+{
+    if (e->klen >= S_INLINE_KEY)
+        cb_free(e->key.ptr);
+}
 
 typedef struct {
     uint32_t tag;               //  high 32 bits of the hash: skips most non-matching entries
@@ -73,7 +91,7 @@ void anna_store_destroy(anna_store_t **self_p)
     if (!self)
         return;
     for (size_t i = 0; i < self->count; i++) {
-        cb_free(self->entries[i].key);
+        s_key_free(&self->entries[i]);
         lat_fini(&self->entries[i].value);
     }
     cb_free(self->entries);
@@ -97,7 +115,7 @@ static size_t s_find(const anna_store_t *self, const char *key, size_t klen, uin
         }
         if (slot->tag == tag) {
             const s_entry_t *e = &self->entries[slot->idx - 1];
-            if (e->klen == klen && memcmp(e->key, key, klen) == 0) {
+            if (e->klen == klen && memcmp(s_key(e), key, klen) == 0) {
                 *found = true;
                 return i;
             }
@@ -151,8 +169,12 @@ static void s_insert(anna_store_t *self, const char *key, size_t klen, uint64_t 
     }
     size_t e = self->count++;
     s_entry_t *entry = &self->entries[e];
-    entry->key = cb_strndup(key, klen);
     entry->klen = (uint32_t)klen;
+    if (klen < S_INLINE_KEY) {
+        memcpy(entry->key.inline_, key, klen);
+        entry->key.inline_[klen] = '\0';
+    } else
+        entry->key.ptr = cb_strndup(key, klen);
     entry->mark = 0;
     entry->hash = hash;
     entry->value = *value;
@@ -301,7 +323,7 @@ bool anna_store_remove(anna_store_t *self, const char *key)
     s_unmark(self, e);
     s_entry_t *entry = &self->entries[e];
     self->data_bytes -= entry->klen + 1 + entry->size;
-    cb_free(entry->key);
+    s_key_free(entry);
     lat_fini(&entry->value);
     size_t last = --self->count;
     if (e != last) {
@@ -333,7 +355,7 @@ const char *anna_store_next(const anna_store_t *self, size_t *cursor, const lat_
         return NULL;
     const s_entry_t *entry = &self->entries[(*cursor)++];
     *value = &entry->value;
-    return entry->key;
+    return s_key(entry);
 }
 
 size_t anna_store_marked(const anna_store_t *self)
@@ -354,7 +376,7 @@ void anna_store_drain_marked(anna_store_t *self, anna_store_visit_fn *fn, void *
         self->entries[marked[m]].mark = 0;
     for (size_t m = 0; m < nmarked; m++) {
         const s_entry_t *entry = &self->entries[marked[m]];
-        fn(arg, entry->key, &entry->value);
+        fn(arg, s_key(entry), &entry->value);
     }
     if (!self->marked) {
         //  Nothing re-marked: keep the array for the next round.
@@ -394,6 +416,13 @@ static void s_remark_visit(void *arg, const char *key, const lat_t *value)
     (void)value;
     ctx->visited++;
     anna_store_mark(ctx->store, key);
+}
+
+//  Every third key is too long to be stored inline in the entry.
+static void s_test_key(char *key, size_t len, uint32_t k)
+{
+    snprintf(key, len, k % 3 ? "key:%" PRIu32 : "a-key-name-longer-than-the-inline-buffer:%" PRIu32,
+             k);
 }
 
 static void s_lww(lat_t *v, uint64_t ts, const char *text)
@@ -474,8 +503,8 @@ void anna_store_test(bool verbose)
     size_t present = 0;
     for (int op = 0; op < 200000; op++) {
         uint32_t k = (uint32_t)cb_rand_below(&rnd, NKEYS);
-        char key[32];
-        snprintf(key, sizeof key, "key:%" PRIu32, k);
+        char key[80];
+        s_test_key(key, sizeof key, k);
         uint64_t r = cb_rand_below(&rnd, 10);
         if (r < 7) {
             uint64_t ts = 1 + cb_rand_below(&rnd, 1000);
@@ -511,8 +540,8 @@ void anna_store_test(bool verbose)
         }
     }
     for (uint32_t k = 0; k < NKEYS; k++) {
-        char key[32];
-        snprintf(key, sizeof key, "key:%" PRIu32, k);
+        char key[80];
+        s_test_key(key, sizeof key, k);
         const lat_t *cur = anna_store_get(store, key);
         assert((cur != NULL) == (shadow[k] != 0));
         assert(!cur || cur->u.lww.ts == shadow[k]);

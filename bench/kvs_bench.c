@@ -12,13 +12,16 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -715,6 +718,7 @@ typedef struct {
     void *pull;        //  all responses to this thread
     char endpoint[64]; //  its address, sent as response_address
     size_t endpoint_len;
+    int pull_fd;             //  ZMQ_FD of pull: readable when its events may have changed
     void **push;             //  one per keyspace address, connected
     bench_slot_t *slots;     //  slots_cap of them; n_slots in use in this phase
     uint32_t n_slots;        //  clients * pipeline of this thread (preload: at least 64)
@@ -748,8 +752,19 @@ typedef struct {
     atomic_bool done;
 } bench_thread_t;
 
+//  Set by SIGINT/SIGTERM: stop sending, finish the requests in flight, print what we have.
+static atomic_bool s_interrupted;
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&s_interrupted, true);
+}
+
 static bool s_can_send(const bench_thread_t *self, int64_t now)
 {
+    if (atomic_load_explicit(&s_interrupted, memory_order_relaxed))
+        return false;
     if (self->phase->preload)
         return self->key_next < self->key_hi;
     return now < self->phase->end_ns && self->quota > 0;
@@ -949,10 +964,35 @@ static void s_thread_scan(bench_thread_t *self, int64_t now)
     self->next_scan_ns = now + every;
 }
 
+//  Sleeps until an answer may be waiting or until wake_ns. zmq_poll() would round the timeout
+//  to milliseconds, which would turn an open-loop schedule into 1 ms bursts; so we wait on the
+//  socket's ZMQ_FD with a nanosecond timeout instead. That descriptor only says "look at
+//  ZMQ_EVENTS", and reading ZMQ_EVENTS re-arms it: so look first, sleep only if nothing is
+//  there. A missed edge costs at most the time to wake_ns (the timeout scan bounds it), never a
+//  hang. 0, or -1 if the socket is gone (context terminated).
+static int s_thread_wait(bench_thread_t *self, int64_t wake_ns, int64_t now)
+{
+    uint32_t events = 0;
+    size_t size = sizeof events;
+    if (zmq_getsockopt(self->pull, ZMQ_EVENTS, &events, &size) < 0)
+        return zmq_errno() == EINTR ? 0 : -1;
+    if ((events & ZMQ_POLLIN) || wake_ns <= now)
+        return 0;
+    int64_t ns = wake_ns - now;
+    if (ns > 1000000000)
+        ns = 1000000000;
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    struct pollfd pfd = {.fd = self->pull_fd, .events = POLLIN};
+    ppoll(&pfd, 1, &ts, NULL);
+    return 0;
+}
+
 static void *s_thread_main(void *arg)
 {
     bench_thread_t *self = arg;
     const bench_phase_t *phase = self->phase;
+    //  Sleep as long as asked, not up to 50 us more (the default timer slack): open loop.
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     int64_t now = s_now_ns();
     self->next_due_ns = phase->start_ns;
     self->send_blocked = false;
@@ -975,8 +1015,7 @@ static void *s_thread_main(void *arg)
             if (phase->rate > 0 && self->n_idle && self->next_due_ns < wake)
                 wake = self->next_due_ns;
         }
-        zmq_pollitem_t items[] = {{self->pull, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 1, s_poll_ms(wake, now)) < 0 && zmq_errno() != EINTR)
+        if (s_thread_wait(self, wake, now) < 0)
             break;
 
         pthread_mutex_lock(&self->lock);
@@ -1038,6 +1077,11 @@ static int s_thread_init(bench_thread_t *self, int id, void *ctx, const bench_co
         return -1;
     }
     self->endpoint_len = strlen(self->endpoint);
+    size_t fd_size = sizeof self->pull_fd;
+    if (zmq_getsockopt(self->pull, ZMQ_FD, &self->pull_fd, &fd_size) < 0) {
+        fprintf(stderr, "anna-bench: no ZMQ_FD: %s\n", zmq_strerror(zmq_errno()));
+        return -1;
+    }
     self->push = cb_calloc(ks->n_addrs, sizeof *self->push);
     for (size_t a = 0; a < ks->n_addrs; a++) {
         self->push[a] = zmq_socket(ctx, ZMQ_PUSH);
@@ -1609,7 +1653,7 @@ static void s_usage(FILE *f)
         "      --label NAME     name of the run in CSV/JSON (default \"anna\")\n"
         "      --quick          short run for CI: 2 s, 1000 keys, --preload, timeout 500 ms\n"
         "                       (options after it still apply)\n"
-        "      --self-test      run the histogram self-test and exit\n"
+        "      --self-test      run the self-tests (histogram, message codec) and exit\n"
         "  -h, --help           this text\n"
         "\n"
         "Exit status: 0 when the run completed (errors are reported, not fatal), 1 when it\n"
@@ -1826,6 +1870,10 @@ int main(int argc, char **argv)
     if (rc)
         return rc == 1 ? 0 : 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    struct sigaction sa = {.sa_handler = s_on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     void *ctx = zmq_ctx_new();
     zmq_ctx_set(ctx, ZMQ_IO_THREADS, cfg.threads);
@@ -1857,6 +1905,10 @@ int main(int argc, char **argv)
         if (errors)
             fprintf(stderr, "anna-bench: warning: %" PRIu64 " keys not preloaded\n", errors);
         s_result_fini(&res);
+        if (atomic_load(&s_interrupted)) {
+            rc = 130;
+            goto done;
+        }
     }
 
     printf("anna-bench: %s, %d client%s x %d in flight on %d thread%s, %" PRIu64

@@ -171,6 +171,7 @@ redis_run() {
 
 # ---- the table -----------------------------------------------------------------------------
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 HOST_CPU=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 NCPU=$(nproc)
 REDIS_VERSION=$(redis-server --version 2>/dev/null | sed -n 's/.* v=\([^ ]*\).*/\1/p')
@@ -247,6 +248,8 @@ done
     echo "ops ratio = anna ops/s / redis ops/s; p50 ratio = anna p50 / redis p50. Targets"
     echo "(docs/benchmarks.md): ops ratio >= 1 at the same client count (>= 1.5 at 50 clients)"
     echo "and p50 ratio <= 1.5. anna-bench errors over all runs: $errors_total."
+    echo "Load average (1/5/15 min) at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "(above ~0.5 at the start, other processes were competing for the $NCPU cores)."
 } >>"$OUT/kvs.md"
 echo
 cat "$OUT/kvs.md"

@@ -1,5 +1,5 @@
 //  lattices/lattice.h: every value the KVS stores is one of these lattices; PUT is merge.
-//  Pure: libc and common/alloc only. No I/O, no threads, no clock, no protobuf.
+//  Pure: libc and common/ only. No I/O, no threads, no clock, no protobuf.
 //  Values are transparent structs embedded in containers: _init before use, _fini after;
 //  a lat_t owns everything it points to. Not thread safe (a value has one owner).
 //  SPDX-License-Identifier: Apache-2.0

@@ -9,6 +9,6 @@ case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 if [ ! -x "$BUILD/bin/anna-cli" ] || [ ! -x "$BUILD/bin/anna-server" ]; then
     make -C "$ROOT" --no-print-directory BUILD="$BUILD" SAN=1 "$BUILD/bin/anna-cli" "$BUILD/bin/anna-server"
 fi
-T_BIN="$BUILD/bin" T_TESTS="$BUILD/tests" T_ROOT="$ROOT" T_OFFSET=${T_OFFSET:-29000} \
+T_BIN="$BUILD/bin" T_TESTS="$BUILD/tests" T_ROOT="$ROOT" T_OFFSET=${T_OFFSET:-43000} \
     UPDATE_GOLDEN=1 bash "$ROOT/tests/system/t_cli_golden.sh"
 git -C "$ROOT" --no-pager diff --stat -- tests/cli || true
