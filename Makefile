@@ -37,6 +37,8 @@ PROTO_GEN := $(GEN)/anna.pb-c.c $(GEN)/anna.pb-c.h
 
 .PHONY: all deps test run stop bench clean format headers
 .DEFAULT_GOAL := all
+# Keep objects of programs (make would delete them as intermediates and relink every time).
+.SECONDARY:
 
 all: deps
 	@$(MAKE) --no-print-directory build-all

@@ -285,6 +285,7 @@ void anna_pushcache_test(bool verbose)
     anna_pushcache_destroy(&cache);
     zmq_close(pull);
     zmq_ctx_term(ctx);
+    unlink(path + strlen("ipc://"));
     if (verbose)
         printf("  pushcache ok\n");
 }

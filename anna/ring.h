@@ -15,10 +15,11 @@ typedef struct _anna_ring_t anna_ring_t;
 //  Default virtual points per member.
 #define ANNA_RING_VNODES 200
 
-//  The 64-bit hash used for ring positions and hash tables: FNV-1a over the bytes, then a
-//  murmur3-style avalanche finaliser so that nearby keys land far apart. Deterministic across
-//  processes, machines and runs (a ring is agreed on by everyone who builds it). seed picks
-//  an independent hash function (0 for the default one).
+//  The 64-bit hash used for ring positions and hash tables: eight bytes per step, each word
+//  multiplied and folded into a rotating state, then a murmur3-style finaliser so that nearby
+//  keys land far apart. Deterministic across processes, machines and runs (a ring is agreed on
+//  by everyone who builds it; the self-test pins its values). seed picks an independent hash
+//  function (0 for the default one).
 uint64_t anna_hash(const void *data, size_t len, uint64_t seed);
 
 //  Empty ring; every member added gets vnodes points (>= 1). seed selects the hash function

@@ -19,8 +19,10 @@
 #include "common/log.h"
 
 #define S_BATCH 256
-//  Address requests carry keys only: a small limit keeps a hostile peer cheap.
-#define S_MAX_MSG (16 << 20)
+//  Address requests carry keys only: small limits keep a hostile peer cheap (the reply
+//  repeats each key with up to `replication` addresses).
+#define S_MAX_MSG (4 << 20)
+#define S_MAX_KEYS 65536
 
 struct _anna_routing_t {
     anna_config_t config;       //  copy
@@ -139,6 +141,11 @@ static void s_handle(anna_routing_t *self, const uint8_t *data, size_t size)
     //  Everything of the reply lives in the arena or is borrowed from req and self.
     KeyAddressResponse resp = KEY_ADDRESS_RESPONSE__INIT;
     resp.response_id = req->request_id;
+    if (req->n_keys > S_MAX_KEYS) {
+        //  Refused as a whole (an empty reply, so the client is not left waiting).
+        resp.error = ANNA_ERROR__BAD_REQUEST;
+        req->n_keys = 0;
+    }
     resp.n_addresses = req->n_keys;
     resp.addresses = anna_arena_alloc(self->arena, req->n_keys * sizeof *resp.addresses);
     KeyAddressResponse__KeyAddress *entries =

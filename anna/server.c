@@ -67,7 +67,11 @@ anna_server_t *anna_server_new(const anna_config_t *config, char *err, size_t er
     //  One I/O thread: the workers do the work, and on a small machine every extra thread
     //  competes with them for a core.
     zmq_ctx_set(self->ctx, ZMQ_IO_THREADS, 1);
-    zmq_ctx_set(self->ctx, ZMQ_MAX_SOCKETS, (int)((size_t)(threads + 1) * (replies + 64) + 64));
+    size_t sockets = (size_t)(threads + 1) * (replies + 64) + 64;
+    int limit = zmq_ctx_get(self->ctx, ZMQ_SOCKET_LIMIT);
+    if (limit > 0 && sockets > (size_t)limit)
+        sockets = (size_t)limit;
+    zmq_ctx_set(self->ctx, ZMQ_MAX_SOCKETS, (int)sockets);
     self->workers = cb_calloc((size_t)threads, sizeof *self->workers);
     bool complete = true;
     for (int t = 0; complete && t < threads; t++) {

@@ -2,7 +2,8 @@
 //  that is the time to the next gossip (none when nothing changed, so an idle server sleeps),
 //  drain a batch from each ready socket, gossip when due (Redis beforeSleep style).
 //  Every message is unpacked into a per-message arena and answered before the next one; the
-//  only per-request allocations are the encoded GET payloads and the outgoing frame.
+//  only per-request allocations are the values themselves (decoded PUT payloads, encoded
+//  GET payloads) and the outgoing frame.
 //  SPDX-License-Identifier: Apache-2.0
 #include "anna/worker.h"
 
@@ -29,13 +30,18 @@
 //  Messages taken from one socket before looking at the other one (fairness between
 //  clients and gossip, bounded latency of the gossip timer).
 #define S_BATCH 256
-//  A gossip message is sent once this many payload bytes are batched: bounded memory and
-//  far below the receiver's size limit (max-value-bytes + 1 MiB) even with one big value.
+//  Gossip messages hold at most this many bytes of keys and payloads, or a single key:
+//  bounded memory, and below the receiver's size limit (max-value-bytes + 1 MiB).
 #define S_GOSSIP_FLUSH_BYTES (1 << 20)
+#define S_GOSSIP_MAX_KEYS (1 << 16)
 //  Slack above max-value-bytes for the rest of a message (keys, tags, other tuples).
 #define S_MSG_SLACK (1 << 20)
 //  Longest key quoted in an error message.
 #define S_QUOTE_MAX 128
+//  Most tuples in one KeyRequest. Unpacking allocates ~150 bytes per tuple and the reply as
+//  much again, while a tuple can be 2 bytes on the wire: without a bound, one message of
+//  max-value-bytes could make the worker allocate gigabytes.
+#define S_MAX_TUPLES (1 << 18)
 
 typedef struct {
     KeyTuple *tuples;           //  reply tuples, reused across requests
@@ -44,6 +50,7 @@ typedef struct {
     cb_bytes_t *owned;          //  encoded payloads referenced by the reply, freed after it
     size_t nowned;
     size_t owned_cap;
+    size_t bytes;               //  sum of the payloads' sizes
 } s_reply_t;
 
 typedef struct {
@@ -71,7 +78,6 @@ struct _anna_worker_t {
     size_t gossip_payloads_cap;
     size_t gossip_batched_bytes;
     int64_t next_gossip_ms;     //  monotonic deadline of the next gossip round
-    int64_t started_ms;
     long long log_last;         //  rate limit of peer-driven logs (per thread: no sharing)
     pthread_t tid;
     bool started;
@@ -306,6 +312,7 @@ static void s_reply_release(anna_worker_t *self)
     for (size_t i = 0; i < self->reply.nowned; i++)
         cb_bytes_fini(&self->reply.owned[i]);
     self->reply.nowned = 0;
+    self->reply.bytes = 0;
 }
 
 //  The key as quoted in error messages: at most S_QUOTE_MAX bytes of it.
@@ -353,15 +360,28 @@ static void s_get_stats(anna_worker_t *self, KeyTuple *out)
 
 static void s_get(anna_worker_t *self, const char *key, KeyTuple *out)
 {
-    const lat_t *value = anna_store_get(self->store, key);
+    size_t size = 0;
+    const lat_t *value = anna_store_get_size(self->store, key, &size);
     if (!value) {
         s_tuple_error(self, out, ANNA_ERROR__KEY_DNE, "");
+        return;
+    }
+    //  One request may name a big key many times: the reply is bounded so that it cannot
+    //  exhaust memory (lat_size is an upper bound of the encoded size, give or take tags).
+    int64_t budget = 4 * self->config.max_value_bytes + S_MSG_SLACK;
+    if ((int64_t)(self->reply.bytes + size) > budget) {
+        s_tuple_error(self, out, ANNA_ERROR__TOO_LARGE,
+                      anna_arena_printf(self->arena,
+                                        "reply would exceed %" PRId64
+                                        " bytes: ask for fewer keys per request",
+                                        budget));
         return;
     }
     cb_bytes_t *payload = s_reply_own(self);
     int rc = wire_encode(value, payload);
     assert(rc == 0);            //  we only store valid kinds
     (void)rc;
+    self->reply.bytes += payload->len > size ? payload->len : size;
     out->lattice_type = (LatticeType)value->kind;
     out->payload.data = payload->data;
     out->payload.len = payload->len;
@@ -411,13 +431,22 @@ static void s_put(anna_worker_t *self, const KeyTuple *in, KeyTuple *out)
     int flags = self->config.replication > 1 ? ANNA_STORE_MARK : 0;
     if (stored && (int64_t)(stored_size + in->payload.len) > max) {
         //  The merge might grow the value past the limit (a set gaining elements): merge
-        //  into a copy and keep it only if it fits, so that no stored value is larger than
-        //  a GET reply or a gossip message may be.
+        //  into a copy and keep it only if its encoding fits, so that stored values stay
+        //  within what a GET reply or a gossip message may carry. (lat_size, kept by the
+        //  store, is a cheap over-estimate for most kinds: most PUTs never come here.)
         lat_t merged;
         lat_copy(&merged, stored);
         rc = lat_merge(&merged, &value);
         lat_fini(&value);
-        size_t size = lat_size(&merged);
+        if (rc != 1) {
+            lat_fini(&merged);      //  nothing new: an idempotent PUT always succeeds
+            return;
+        }
+        cb_bytes_t encoded = {0};
+        rc = wire_encode(&merged, &encoded);
+        assert(rc == 0);
+        size_t size = encoded.len;
+        cb_bytes_fini(&encoded);
         if ((int64_t)size > max) {
             lat_fini(&merged);
             s_tuple_error(self, out, ANNA_ERROR__TOO_LARGE,
@@ -427,10 +456,7 @@ static void s_put(anna_worker_t *self, const KeyTuple *in, KeyTuple *out)
                                             s_quote_len(key), key, size, max));
             return;
         }
-        if (rc == 1)
-            anna_store_replace(self->store, key, &merged, flags);
-        else
-            lat_fini(&merged);
+        anna_store_replace(self->store, key, &merged, flags);
         return;
     }
     rc = anna_store_merge_move(self->store, key, &value, flags);
@@ -449,6 +475,12 @@ static void s_handle_tuple(anna_worker_t *self, RequestType type, const KeyTuple
     size_t len = strlen(key);
     if (len == 0) {
         s_tuple_error(self, out, ANNA_ERROR__BAD_REQUEST, "empty key");
+        return;
+    }
+    if (len > ANNA_MAX_KEY_BYTES) {
+        s_tuple_error(self, out, ANNA_ERROR__BAD_REQUEST,
+                      anna_arena_printf(self->arena, "key of %zu bytes is longer than %d",
+                                        len, ANNA_MAX_KEY_BYTES));
         return;
     }
     int stats_thread;
@@ -504,8 +536,119 @@ static void s_send_reply(anna_worker_t *self, const char *address, const KeyResp
     }
 }
 
+//  What a scan of a KeyRequest's top-level fields found, without unpacking it.
+typedef struct {
+    size_t tuples;              //  occurrences of field 2
+    const uint8_t *address;     //  last field 3 (response_address), not terminated
+    size_t address_len;
+    const uint8_t *id;          //  last field 4 (request_id), not terminated
+    size_t id_len;
+} s_scan_t;
+
+static bool s_scan_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+//  Walks the top-level fields of a protobuf message (wire format: tag varint, then a value
+//  by wire type) to count tuples before committing memory to an unpack. Returns false if
+//  the framing is broken.
+static bool s_scan_request(const uint8_t *data, size_t size, s_scan_t *scan)
+{
+    memset(scan, 0, sizeof *scan);
+    const uint8_t *p = data, *end = data + size;
+    while (p < end) {
+        uint64_t tag, len;
+        if (!s_scan_varint(&p, end, &tag))
+            return false;
+        switch (tag & 7) {
+        case 0:
+            if (!s_scan_varint(&p, end, &len))
+                return false;
+            break;
+        case 1:
+            if (end - p < 8)
+                return false;
+            p += 8;
+            break;
+        case 5:
+            if (end - p < 4)
+                return false;
+            p += 4;
+            break;
+        case 2:
+            if (!s_scan_varint(&p, end, &len) || len > (uint64_t)(end - p))
+                return false;
+            if (tag >> 3 == 2)
+                scan->tuples++;
+            else if (tag >> 3 == 3) {
+                scan->address = p;
+                scan->address_len = (size_t)len;
+            } else if (tag >> 3 == 4) {
+                scan->id = p;
+                scan->id_len = (size_t)len;
+            }
+            p += len;
+            break;
+        default:
+            return false;       //  groups (3, 4) are not used by proto3; 6, 7 do not exist
+        }
+    }
+    return true;
+}
+
+//  Refuses a request with too many tuples: a reply with the error and no tuples, when the
+//  request names a response address.
+static void s_refuse_request(anna_worker_t *self, const s_scan_t *scan)
+{
+    self->stats.requests++;
+    self->stats.bad_request++;
+    if (cb_log_ratelimit(&self->log_last))
+        cb_warn("thread %" PRIu32 ": refused a KeyRequest of %zu tuples (at most %d)",
+                self->thread, scan->tuples, S_MAX_TUPLES);
+    if (!scan->address_len)
+        return;
+    char *address = anna_arena_alloc(self->arena, scan->address_len + 1);
+    memcpy(address, scan->address, scan->address_len);
+    address[scan->address_len] = '\0';
+    char *id = anna_arena_alloc(self->arena, scan->id_len + 1);
+    if (scan->id_len)
+        memcpy(id, scan->id, scan->id_len);
+    id[scan->id_len] = '\0';
+    KeyResponse resp = KEY_RESPONSE__INIT;
+    resp.response_id = id;
+    resp.error = ANNA_ERROR__BAD_REQUEST;
+    resp.error_message = anna_arena_printf(self->arena,
+                                           "%zu tuples in one request; at most %d are accepted",
+                                           scan->tuples, S_MAX_TUPLES);
+    s_send_reply(self, address, &resp);
+}
+
 static void s_handle_request(anna_worker_t *self, const uint8_t *data, size_t size)
 {
+    //  Each tuple takes at least 2 bytes on the wire: only a message this large can hold
+    //  too many, so smaller ones skip the scan.
+    if (size >= 2 * (size_t)S_MAX_TUPLES) {
+        s_scan_t scan;
+        if (!s_scan_request(data, size, &scan)) {
+            self->stats.malformed++;
+            s_log_peer(self, "undecodable KeyRequest", size);
+            return;
+        }
+        if (scan.tuples > S_MAX_TUPLES) {
+            s_refuse_request(self, &scan);
+            return;
+        }
+    }
     KeyRequest *req = key_request__unpack(&self->pb_alloc, size, data);
     if (!req) {
         self->stats.malformed++;
@@ -565,8 +708,12 @@ static void s_gossip_flush(anna_worker_t *self)
         } else {
             //  The peer is not keeping up (or we are stopping): send these keys again in
             //  the next round. Merges are idempotent, so a later duplicate does no harm.
+            int err = errno;
             zmq_msg_close(&msg);
             self->stats.gossip_failed++;
+            if (err != ETERM && cb_log_ratelimit(&self->log_last))
+                cb_warn("thread %" PRIu32 ": gossip to thread %d not sent (%s); retrying",
+                        self->thread, t, zmq_strerror(err));
             for (size_t i = 0; i < batch->len; i++)
                 anna_store_mark(self->store, batch->tuples[i].key);
         }
@@ -590,12 +737,22 @@ static void s_gossip_key(void *arg, const char *key, const lat_t *value)
         self->gossip_payloads = cb_realloc(self->gossip_payloads,
                                            self->gossip_payloads_cap * sizeof(cb_bytes_t));
     }
-    cb_bytes_t *payload = &self->gossip_payloads[self->ngossip_payloads++];
-    payload->data = NULL;
-    payload->len = 0;
-    int rc = wire_encode(value, payload);
+    cb_bytes_t encoded = {0};
+    int rc = wire_encode(value, &encoded);
     assert(rc == 0);
     (void)rc;
+    //  Send what is batched first if this key would take the batch over the flush size:
+    //  a message then holds either at most S_GOSSIP_FLUSH_BYTES or a single key, and stays
+    //  below the receiver's limit of max-value-bytes + 1 MiB.
+    //  The key count is bounded too, far below the receiver's S_MAX_TUPLES, since keys with
+    //  empty values add next to no bytes.
+    size_t klen = strlen(key);
+    if ((self->gossip_batched_bytes > 0 &&
+         self->gossip_batched_bytes + encoded.len + klen > S_GOSSIP_FLUSH_BYTES) ||
+        self->ngossip_payloads >= S_GOSSIP_MAX_KEYS)
+        s_gossip_flush(self);
+    cb_bytes_t *payload = &self->gossip_payloads[self->ngossip_payloads++];
+    *payload = encoded;
     static const KeyTuple init = KEY_TUPLE__INIT;
     for (size_t i = 0; i < n; i++) {
         if (owners[i] == self->thread)
@@ -612,9 +769,7 @@ static void s_gossip_key(void *arg, const char *key, const lat_t *value)
         tuple->payload.data = payload->data;
         tuple->payload.len = payload->len;
     }
-    self->gossip_batched_bytes += payload->len + strlen(key);
-    if (self->gossip_batched_bytes >= S_GOSSIP_FLUSH_BYTES)
-        s_gossip_flush(self);
+    self->gossip_batched_bytes += payload->len + klen;
 }
 
 //  Anna §2.7: the current full state of every key changed by a client since the last round,
@@ -627,6 +782,13 @@ static void s_gossip(anna_worker_t *self)
 
 static void s_handle_gossip(anna_worker_t *self, const uint8_t *data, size_t size)
 {
+    s_scan_t scan;
+    if (size >= 2 * (size_t)S_MAX_TUPLES &&
+        (!s_scan_request(data, size, &scan) || scan.tuples > S_MAX_TUPLES)) {
+        self->stats.malformed++;
+        s_log_peer(self, "gossip with too many tuples", size);
+        return;
+    }
     KeyRequest *req = key_request__unpack(&self->pb_alloc, size, data);
     if (!req || req->type != REQUEST_TYPE__PUT) {
         self->stats.malformed++;
@@ -643,7 +805,7 @@ static void s_handle_gossip(anna_worker_t *self, const uint8_t *data, size_t siz
         lat_t value;
         //  Only keys we own, of a valid kind, and within the size limit are merged. Gossip
         //  is not gossiped again: the sender sends to every owner itself.
-        if (len == 0 ||
+        if (len == 0 || len > ANNA_MAX_KEY_BYTES ||
             anna_placement_classify(self->placement, key, len, &stats_thread) != ANNA_KEY_DATA ||
             !anna_placement_owns(self->placement, self->thread, key, len, &owners) ||
             !lat_kind_valid((int)in->lattice_type) ||
@@ -703,8 +865,7 @@ static void s_drain(anna_worker_t *self, void *sock, bool gossip)
 static void *s_run(void *arg)
 {
     anna_worker_t *self = arg;
-    self->started_ms = cb_clock_mono_ms();
-    self->next_gossip_ms = self->started_ms;
+    self->next_gossip_ms = cb_clock_mono_ms();
     while (!self->terminated) {
         zmq_pollitem_t items[] = {{self->keys, 0, ZMQ_POLLIN, 0},
                                   {self->gossip, 0, ZMQ_POLLIN, 0}};
@@ -778,4 +939,38 @@ void anna_worker_test(bool verbose)
     assert(len == sizeof small - 1 && strlen(small) == len);
     if (verbose)
         printf("  %s\n", buf);
+
+    //  The scanner agrees with protobuf-c on what it counts, and refuses broken framing.
+    KeyTuple a = KEY_TUPLE__INIT, b = KEY_TUPLE__INIT;
+    a.key = "k1";
+    b.key = "";
+    b.payload.data = (uint8_t *)"xyz";
+    b.payload.len = 3;
+    KeyTuple *tuples[3] = {&a, &b, &a};
+    KeyRequest req = KEY_REQUEST__INIT;
+    req.type = REQUEST_TYPE__PUT;
+    req.tuples = tuples;
+    req.n_tuples = 3;
+    req.response_address = "tcp://127.0.0.1:6800";
+    req.request_id = "id-7";
+    uint8_t packed[256];
+    size_t size = key_request__get_packed_size(&req);
+    assert(size <= sizeof packed);
+    key_request__pack(&req, packed);
+    s_scan_t scan;
+    assert(s_scan_request(packed, size, &scan));
+    assert(scan.tuples == 3);
+    assert(scan.address_len == 20 && memcmp(scan.address, "tcp://127.0.0.1:6800", 20) == 0);
+    assert(scan.id_len == 4 && memcmp(scan.id, "id-7", 4) == 0);
+    for (size_t cut = 1; cut < size; cut++) {
+        //  A prefix is either broken framing or ends on a field boundary.
+        bool ok = s_scan_request(packed, cut, &scan);
+        KeyRequest *back = key_request__unpack(NULL, cut, packed);
+        assert(ok == (back != NULL));
+        if (back)
+            key_request__free_unpacked(back, NULL);
+    }
+    assert(!s_scan_request((const uint8_t *)"\xff\xff", 2, &scan));
+    assert(!s_scan_request((const uint8_t *)"\x0b", 1, &scan));     //  group
+    assert(s_scan_request((const uint8_t *)"", 0, &scan) && scan.tuples == 0);
 }

@@ -14,6 +14,10 @@
 
 #include "anna/config.h"
 
+//  Longest key accepted (BAD_REQUEST beyond): keys are names, and a bound keeps every
+//  message that carries one key within the size limits.
+#define ANNA_MAX_KEY_BYTES 65536
+
 //  Counters of one worker. Requests are messages; gets, puts and the errors count tuples.
 typedef struct {
     uint64_t requests;          //  KeyRequests received on the key port

@@ -3,9 +3,11 @@
 //  socket for all its responses, one PUSH socket per server worker, requests matched to clients
 //  by request_id. A client has at most --pipeline requests in flight (closed loop), or requests
 //  are sent on a schedule (--rate, open loop, latency measured from the scheduled time).
-//  Speaks the public Anna protocol directly (anna.pb-c.h); key addresses are asked from the
-//  routing tier once, in batches, before the run. Latency goes into log-linear histograms
-//  (HdrHistogram-style, no per-sample storage); the main thread prints one line per epoch.
+//  Speaks the public Anna protocol directly: KeyRequest/KeyResponse through a small codec of
+//  its own (byte-identical to protobuf-c, checked by the self-test), key addresses asked from
+//  the routing tier once, in batches, before the run (anna.pb-c.h). Latency goes into
+//  log-linear histograms (HdrHistogram-style, no per-sample storage); the main thread prints
+//  one line per epoch. docs/benchmarks.md has the user's side.
 //  SPDX-License-Identifier: Apache-2.0
 #include <assert.h>
 #include <errno.h>
@@ -52,8 +54,8 @@ void bench_hist_reset(bench_hist_t *self);
 void bench_hist_record(bench_hist_t *self, uint64_t value);
 //  Adds every value of other into self.
 void bench_hist_merge(bench_hist_t *self, const bench_hist_t *other);
-//  The smallest recorded-bucket bound at or below which p percent (0..100) of the values fall,
-//  clamped to [min, max]. 0 when empty.
+//  The value at percentile p (0..100): the upper bound of the bucket holding the value of rank
+//  ceil(p% of n), clamped to [min, max]; never below the exact percentile. 0 when empty.
 uint64_t bench_hist_percentile(const bench_hist_t *self, double p);
 double bench_hist_mean(const bench_hist_t *self);
 void bench_hist_test(bool verbose);
@@ -835,6 +837,8 @@ static void s_slot_send(bench_thread_t *self, uint32_t i, int64_t start_ns)
         self->epoch_counts.errors[BENCH_ERR_SEND]++;
         self->idle[self->n_idle++] = i;
         self->send_blocked = true;
+        if (self->phase->preload)
+            self->key_next--; //  that key is sent again after the pause
         return;
     }
     slot->busy = true;
@@ -1903,7 +1907,10 @@ int main(int argc, char **argv)
         printf("preload: %" PRIu64 " keys of %zu B in %.2f s, errors %" PRIu64 "\n", cfg.keys,
                cfg.value_size, res.elapsed_s, errors);
         if (errors)
-            fprintf(stderr, "anna-bench: warning: %" PRIu64 " keys not preloaded\n", errors);
+            fprintf(stderr,
+                    "anna-bench: warning: %" PRIu64 " errors in the preload: some keys "
+                    "may hold no value\n",
+                    errors);
         s_result_fini(&res);
         if (atomic_load(&s_interrupted)) {
             rc = 130;

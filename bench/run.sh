@@ -62,12 +62,13 @@ done
 "$BIN/anna-server" --port-offset "$OFFSET" --threads "$ANNA_THREADS" >"$OUT/anna-server.log" 2>&1 &
 ANNA_PID=$!
 PIDS+=("$ANNA_PID")
+ready=0
 for _ in $(seq 100); do
-    grep -q ready "$OUT/anna-server.log" && break
+    if grep -q ready "$OUT/anna-server.log"; then ready=1; break; fi
     kill -0 "$ANNA_PID" 2>/dev/null || { cat "$OUT/anna-server.log" >&2; die "anna-server exited at start"; }
     sleep 0.1
 done
-grep -q ready "$OUT/anna-server.log" || { cat "$OUT/anna-server.log" >&2; die "anna-server not ready in 10 s"; }
+[ $ready = 1 ] || { cat "$OUT/anna-server.log" >&2; die "anna-server not ready in 10 s"; }
 
 REDIS=0
 REDIS_PID=
@@ -94,6 +95,12 @@ cpu_of() {
     awk -v t="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 now() { date +%s.%N; }
+# "BUSY TOTAL" jiffies of all CPUs so far (busy = everything but idle and iowait: softirq
+# network processing, which no process is charged for, included).
+stat_of() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
+# Percent of all CPUs busy between two stat_of readings.
+busy() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    printf "%.0f%%", (y[2] > x[2] ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0) }'; }
 # Cores used: CPU seconds BEFORE AFTER over the wall time T0 T1.
 cores() { awk -v a="$1" -v b="$2" -v t0="$3" -v t1="$4" 'BEGIN { printf "%.2f", (t1 > t0 ? (b - a) / (t1 - t0) : 0) }'; }
 # Cores used by a command timed with TIMEFORMAT='%U %S' ("USER SYS") over T0 T1.
@@ -103,6 +110,7 @@ median() {
     [ $# -eq 0 ] && { echo -; return; }
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
+pct() { if [ "$1" = - ]; then echo -; else echo "$1%"; fi; }
 fmt_us() { awk -v u="$1" 'BEGIN { if (u == "" || u == "-") print "-";
     else if (u < 1000) printf "%.0f us", u; else printf "%.2f ms", u / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 <= 0) print "-"; else printf "%.2f", a / b }'; }
@@ -128,18 +136,18 @@ anna_preload() {
 }
 
 # anna_run OP CLIENTS SIZE KEYS: one measured run. Sets A_OPS A_P50 A_P99 (us) A_ERR, A_SRV
-# (anna-server cores) and A_GEN (anna-bench cores).
+# (anna-server cores), A_GEN (anna-bench cores) and A_BUSY (percent of all CPUs busy).
 anna_run() {
-    local op=$1 c=$2 size=$3 keys=$4 ratio=1 tmp="$OUT/anna-run.csv" t0 t1 c0 c1 g
+    local op=$1 c=$2 size=$3 keys=$4 ratio=1 tmp="$OUT/anna-run.csv" t0 t1 c0 c1 s0 s1 g
     [ "$op" = PUT ] && ratio=0
     rm -f "$tmp"
-    c0=$(cpu_of "$ANNA_PID"); t0=$(now)
+    c0=$(cpu_of "$ANNA_PID"); t0=$(now); s0=$(stat_of)
     local TIMEFORMAT='%U %S'
     g=$( { time timeout $((DURATION + 60)) "$BIN/anna-bench" --routing "$ROUTING" -c "$c" \
             -d "$size" -k "$keys" --zipf 0 -r "$ratio" --duration "$DURATION" --epoch 1 \
             --timeout 1000 --label "$op c=$c ${size}B" --csv "$tmp" >>"$OUT/anna-bench.log" 2>&1
          } 2>&1 ) || die "anna-bench failed (see $OUT/anna-bench.log)"
-    t1=$(now); c1=$(cpu_of "$ANNA_PID")
+    t1=$(now); c1=$(cpu_of "$ANNA_PID"); s1=$(stat_of)
     [ -s "$OUT/anna-bench.csv" ] || head -n 1 "$tmp" >"$OUT/anna-bench.csv"
     tail -n +2 "$tmp" >>"$OUT/anna-bench.csv"
     # CSV columns: 13 ops_per_s, 15 p50_us, 17 p99_us, 20 errors (row ALL)
@@ -147,19 +155,20 @@ anna_run() {
         printf "%.0f,%s,%s,%s\n", $13, $15, $17, $20 }' "$tmp")
     A_SRV=$(cores "$c0" "$c1" "$t0" "$t1")
     A_GEN=$(gen_cores "$g" "$t0" "$t1")
+    A_BUSY=$(busy "$s0" "$s1")
 }
 
 # redis_run OP CLIENTS SIZE KEYS N: one redis-benchmark run of N requests. Sets R_OPS R_P50
-# R_P99 (us), R_SRV and R_GEN, as anna_run.
+# R_P99 (us), R_SRV, R_GEN and R_BUSY, as anna_run.
 redis_run() {
-    local op=$1 c=$2 size=$3 keys=$4 n=$5 test=get tmp="$OUT/redis-run.csv" t0 t1 c0 c1 g
+    local op=$1 c=$2 size=$3 keys=$4 n=$5 test=get tmp="$OUT/redis-run.csv" t0 t1 c0 c1 s0 s1 g
     [ "$op" = PUT ] && test=set
-    c0=$(cpu_of "$REDIS_PID"); t0=$(now)
+    c0=$(cpu_of "$REDIS_PID"); t0=$(now); s0=$(stat_of)
     local TIMEFORMAT='%U %S'
     g=$( { time timeout 300 redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$c" -n "$n" \
             -d "$size" -r "$keys" -t "$test" --csv >"$tmp" 2>>"$OUT/redis-benchmark.log"; } 2>&1 ) \
         || die "redis-benchmark failed (see $OUT/redis-benchmark.log)"
-    t1=$(now); c1=$(cpu_of "$REDIS_PID")
+    t1=$(now); c1=$(cpu_of "$REDIS_PID"); s1=$(stat_of)
     [ -s "$OUT/redis-benchmark.csv" ] || echo "test,clients,value_size,$(head -n 1 "$tmp" | tr -d '"' | cut -d, -f2-)" >"$OUT/redis-benchmark.csv"
     tail -n +2 "$tmp" | tr -d '"' | sed "s/^[A-Z]*,/$op c=$c ${size}B,$c,$size,/" >>"$OUT/redis-benchmark.csv"
     # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
@@ -167,6 +176,7 @@ redis_run() {
         printf "%.0f,%.1f,%.1f\n", $2, $5 * 1000, $7 * 1000 }')
     R_SRV=$(cores "$c0" "$c1" "$t0" "$t1")
     R_GEN=$(gen_cores "$g" "$t0" "$t1")
+    R_BUSY=$(busy "$s0" "$s1")
 }
 
 # ---- the table -----------------------------------------------------------------------------
@@ -188,12 +198,13 @@ REDIS_VERSION=$(redis-server --version 2>/dev/null | sed -n 's/.* v=\([^ ]*\).*/
     echo "(key:%012d), uniform keys, every key present before the GETs ($KEYS_SMALL keys for 8 B values,"
     echo "$KEYS_LARGE for 4 KiB). Each cell: median of $REPS runs of about $DURATION s, anna and redis"
     echo "taking turns. Latency per request as the client sees it. cpu: cores used by the"
-    echo "server / by the load generator."
+    echo "server / by the load generator / % of all $NCPU cores busy, whoever used them (the"
+    echo "kernel's network processing is charged to no process: it shows only in the last)."
     echo
-    echo "| test | anna ops/s | anna p50 | anna p99 | redis ops/s | redis p50 | redis p99 | ops ratio | p50 ratio | cpu anna srv/gen | cpu redis srv/gen |"
+    echo "| test | anna ops/s | anna p50 | anna p99 | redis ops/s | redis p50 | redis p99 | ops ratio | p50 ratio | cpu anna srv/gen/busy | cpu redis srv/gen/busy |"
     echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 } >"$OUT/kvs.md"
-echo "test,op,clients,value_size,keys,anna_ops,anna_p50_us,anna_p99_us,anna_errors,redis_ops,redis_p50_us,redis_p99_us,ops_ratio,p50_ratio,anna_srv_cores,anna_gen_cores,redis_srv_cores,redis_gen_cores" >"$OUT/kvs.csv"
+echo "test,op,clients,value_size,keys,anna_ops,anna_p50_us,anna_p99_us,anna_errors,redis_ops,redis_p50_us,redis_p99_us,ops_ratio,p50_ratio,anna_srv_cores,anna_gen_cores,anna_busy,redis_srv_cores,redis_gen_cores,redis_busy" >"$OUT/kvs.csv"
 
 echo "bench: anna-server ($ANNA_THREADS threads) at $ROUTING, redis-server at 127.0.0.1:$REDIS_PORT"
 echo "bench: $REPS x ${DURATION} s per cell; table in $OUT/kvs.md"
@@ -210,32 +221,33 @@ for size in $SIZES; do
             # from the rate of the previous run.
             rate=40000
             [ "$c" -gt 1 ] && rate=90000
-            a_ops=(); a_p50=(); a_p99=(); a_srv=(); a_gen=(); a_err=0
-            r_ops=(); r_p50=(); r_p99=(); r_srv=(); r_gen=()
+            a_ops=(); a_p50=(); a_p99=(); a_srv=(); a_gen=(); a_busy=(); a_err=0
+            r_ops=(); r_p50=(); r_p99=(); r_srv=(); r_gen=(); r_busy=()
             for _ in $(seq "$REPS"); do
                 anna_run "$op" "$c" "$size" "$keys"
                 a_ops+=("$A_OPS"); a_p50+=("$A_P50"); a_p99+=("$A_P99")
-                a_srv+=("$A_SRV"); a_gen+=("$A_GEN"); a_err=$((a_err + ${A_ERR:-0}))
+                a_srv+=("$A_SRV"); a_gen+=("$A_GEN"); a_busy+=("${A_BUSY%\%}")
+                a_err=$((a_err + ${A_ERR:-0}))
                 if [ $REDIS = 1 ]; then
                     n=$(awk -v r="$rate" -v d="$DURATION" 'BEGIN { n = int(r * d); print (n < 5000 ? 5000 : n) }')
                     redis_run "$op" "$c" "$size" "$keys" "$n"
                     r_ops+=("$R_OPS"); r_p50+=("$R_P50"); r_p99+=("$R_P99")
-                    r_srv+=("$R_SRV"); r_gen+=("$R_GEN")
+                    r_srv+=("$R_SRV"); r_gen+=("$R_GEN"); r_busy+=("${R_BUSY%\%}")
                     rate=$R_OPS
                 fi
             done
             A_OPS=$(median "${a_ops[@]}"); A_P50=$(median "${a_p50[@]}"); A_P99=$(median "${a_p99[@]}")
-            A_SRV=$(median "${a_srv[@]}"); A_GEN=$(median "${a_gen[@]}")
+            A_SRV=$(median "${a_srv[@]}"); A_GEN=$(median "${a_gen[@]}"); A_BUSY=$(median "${a_busy[@]}")
             R_OPS=$(median "${r_ops[@]}"); R_P50=$(median "${r_p50[@]}"); R_P99=$(median "${r_p99[@]}")
-            R_SRV=$(median "${r_srv[@]}"); R_GEN=$(median "${r_gen[@]}")
+            R_SRV=$(median "${r_srv[@]}"); R_GEN=$(median "${r_gen[@]}"); R_BUSY=$(median "${r_busy[@]}")
             ops_ratio=$(ratio "$A_OPS" "$R_OPS")
             p50_ratio=$(ratio "$A_P50" "$R_P50")
-            printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |\n' \
+            printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s / %s / %s |\n' \
                 "$name" "$A_OPS" "$(fmt_us "$A_P50")" "$(fmt_us "$A_P99")" \
                 "$(awk -v r="$R_OPS" 'BEGIN { if (r == "-") print r; else printf "%.0f", r }')" \
                 "$(fmt_us "$R_P50")" "$(fmt_us "$R_P99")" "$ops_ratio" "$p50_ratio" \
-                "$A_SRV" "$A_GEN" "$R_SRV" "$R_GEN" >>"$OUT/kvs.md"
-            echo "$name,$op,$c,$size,$keys,$A_OPS,$A_P50,$A_P99,$a_err,$R_OPS,$R_P50,$R_P99,$ops_ratio,$p50_ratio,$A_SRV,$A_GEN,$R_SRV,$R_GEN" >>"$OUT/kvs.csv"
+                "$A_SRV" "$A_GEN" "$(pct "$A_BUSY")" "$R_SRV" "$R_GEN" "$(pct "$R_BUSY")" >>"$OUT/kvs.md"
+            echo "$name,$op,$c,$size,$keys,$A_OPS,$A_P50,$A_P99,$a_err,$R_OPS,$R_P50,$R_P99,$ops_ratio,$p50_ratio,$A_SRV,$A_GEN,$A_BUSY,$R_SRV,$R_GEN,$R_BUSY" >>"$OUT/kvs.csv"
             [ "$a_err" = 0 ] || echo "bench: warning: $name: anna-bench counted $a_err errors" >&2
             errors_total=$((errors_total + a_err))
             printf 'bench: %-15s anna %7.0f ops/s p50 %8s | redis %7s ops/s p50 %8s\n' "$name" \

@@ -97,8 +97,8 @@ void cb_codec_addresses_fini(cb_codec_addresses_t *self);
 int cb_codec_response_id(const uint8_t *data, size_t len, const char **id, size_t *id_len);
 
 //  ---- the server's direction: what a node decodes and sends. The client does not need
-//  these; the scripted node of the self-tests (client/fake_anna.c) does, and they make
-//  every message testable by round trip.
+//  these; they make every message testable by round trip, and the fault injector of
+//  tests/system/client_faults.c builds its misbehaving replies with them.
 
 typedef struct {
     char *key;                  //  owned

@@ -967,10 +967,11 @@ void cb_kvs_cache_set(cb_kvs_t *self, const char *key, const char *const *addrs,
 
 //  --------------------------------------------------------------------------------------
 //  @selftest
-//  The pure parts first (config, error mapping, ids, the cache); then the protocol paths
-//  against the scripted node of client/fake_anna.c, which needs no server.
-
-#include "client/fake_anna.h"
+//  Only what needs no peer: config validation, error mapping, request ids and the matching
+//  of replies to them, the address cache, and a timeout when nothing listens. Every protocol
+//  path a real server can produce is tested against anna-server itself
+//  (tests/system/client_api.c); the few only a broken peer produces, against the fault
+//  injector of tests/system/client_faults.c.
 
 static bool s_lww_is(const lat_t *v, const char *text)
 {
@@ -1097,122 +1098,79 @@ static void s_test_pure(bool verbose)
     cb_kvs_destroy(&kvs);
 }
 
-static void s_test_protocol(bool verbose)
+//  Encodes a GET reply with id and one tuple (key, LWW text), fed to the matcher below.
+static void s_reply_bytes(const char *id, const char *key, const char *text, cb_bytes_t *out)
+{
+    cb_codec_reply_tuple_t tuple = {.key = (char *)(uintptr_t)key};
+    lat_init(&tuple.value, LAT_LWW);
+    lat_lww_assign(&tuple.value, 1, 1, text, strlen(text));
+    cb_codec_reply_t reply = {.response_id = (char *)(uintptr_t)id, .tuples = &tuple, .len = 1};
+    int rc = cb_codec_reply_encode(CB_CODEC_GET, &reply, out);
+    assert(rc == 0);
+    lat_fini(&tuple.value);
+}
+
+//  Replies are matched to requests by id, answers to keys by name, over several responses
+//  with the same id; nothing else is taken. The engine's structs, no sockets.
+static void s_test_matching(bool verbose)
 {
     if (verbose)
-        printf(" * kvs: protocol paths against a scripted node\n");
-    cb_fake_anna_t *fake = cb_fake_anna_new(2);
-    assert(fake);
-    cb_kvs_config_t c = {.routing = cb_fake_anna_routing(fake), .timeout_ms = 300};
+        printf(" * kvs: request-id parsing and reply matching\n");
+    cb_kvs_config_t c = {.routing = "tcp://127.0.0.1:1"};
     cb_kvs_t *kvs = cb_kvs_new(&c);
     assert(kvs);
-    cb_kvs_stats_t st;
-    lat_t v;
-
-    //  PUT/GET, and the address cache it fills.
-    assert(cb_kvs_put_lww(kvs, "k", "v", 1) == 0);
-    assert(cb_kvs_cache_count(kvs, "k") == 1);
-    assert(!strcmp(cb_kvs_cache_addr(kvs, "k", 0), cb_fake_anna_worker(fake, 0)));
-    assert(cb_fake_anna_last_cache_size(fake) == 1);
-    assert(cb_kvs_get(kvs, "k", &v) == 0 && s_lww_is(&v, "v"));
-    assert(v.u.lww.writer == cb_kvs_writer_id(kvs));
-    lat_fini(&v);
-    cb_kvs_stats(kvs, &st);
-    assert(st.lookups == 1 && st.requests == 2 && st.discarded == 0);
-
-    //  Per-key errors and their text.
-    assert(cb_kvs_get(kvs, "dne", &v) == -ENOENT && v.kind == LAT_NONE);
-    assert(!strcmp(cb_kvs_last_error(kvs), "key 'dne' does not exist"));
-    lat_t set;
-    lat_init(&set, LAT_SET);
-    lat_set_insert(&set.u.set, "a", 1);
-    assert(cb_kvs_put(kvs, "k", &set) == -EINVAL);
-    assert(!strcmp(cb_kvs_last_error(kvs), "key 'k': key holds LWW, not SET"));
-    assert(cb_kvs_get(kvs, "none:k", &v) == -EHOSTUNREACH);
-    assert(strstr(cb_kvs_last_error(kvs), "no server"));
-    assert(cb_kvs_get(kvs, "junk:k", &v) == -EPROTO);
-    assert(strstr(cb_kvs_last_error(kvs), "malformed reply"));
-    const char *ns[] = {"k", "noservers:k"};
-    cb_kvs_result_t r2[2];
-    assert(cb_kvs_get_many(kvs, ns, 2, r2) == -EHOSTUNREACH);
-    assert(r2[0].error == 0 && s_lww_is(&r2[0].value, "v"));   //  cached: served anyway
-    assert(r2[1].error == -EHOSTUNREACH && r2[1].value.kind == LAT_NONE);
-    lat_fini(&r2[0].value);
-    assert(strstr(cb_kvs_last_error(kvs), "knows no servers"));
-    assert(cb_kvs_get(kvs, "k", &v) == 0 && !strcmp(cb_kvs_last_error(kvs), ""));
-    lat_fini(&v);
-
-    //  WRONG_THREAD: dropped and retried once through a fresh lookup; twice is an error.
-    cb_kvs_stats(kvs, &st);
-    cb_kvs_stats_t before = st;
-    assert(cb_kvs_put(kvs, "wrong:a", &set) == 0);
-    cb_kvs_stats(kvs, &st);
-    assert(st.wrong_thread == before.wrong_thread + 1 && st.retries == before.retries + 1);
-    assert(st.lookups == before.lookups + 2);
-    assert(cb_kvs_put(kvs, "wrong2:a", &set) == -EAGAIN);
-    cb_kvs_stats(kvs, &st);
-    assert(st.wrong_thread == before.wrong_thread + 3 && !cb_kvs_cache_count(kvs, "wrong2:a"));
-
-    //  invalidate: the answer counts, the cached addresses go.
-    assert(cb_kvs_put(kvs, "inv:a", &set) == 0 && !cb_kvs_cache_count(kvs, "inv:a"));
-    assert(cb_kvs_get(kvs, "inv:a", &v) == 0 && v.kind == LAT_SET && lat_equal(&v, &set));
-    lat_fini(&v);
-    cb_kvs_stats(kvs, &st);
-    assert(st.invalidations == before.invalidations + 2);
-
-    //  Every replica is cached and address_cache_size says how many.
-    assert(cb_kvs_put(kvs, "two:a", &set) == 0 && cb_kvs_cache_count(kvs, "two:a") == 2);
-    assert(cb_kvs_get(kvs, "two:a", &v) == 0 && cb_fake_anna_last_cache_size(fake) == 2);
-    lat_fini(&v);
-
-    //  Batches: one KeyRequest per worker; answers split over two responses; a key twice.
-    const char *keys[] = {"b0", "w1:b1", "split:b2", "w1:b3", "b0"};
-    lat_t vals[5];
-    for (int i = 0; i < 5; i++) {
-        lat_init(&vals[i], LAT_LWW);
-        lat_lww_assign(&vals[i], 10, 1, keys[i], strlen(keys[i]));
+    s_slot_t slots[2] = {{.key = "a", .state = S_SENT}, {.key = "b", .state = S_SENT}};
+    cb_kvs_result_t results[2];
+    for (int i = 0; i < 2; i++) {
+        results[i].error = 0;
+        lat_init(&results[i].value, LAT_NONE);
     }
-    cb_kvs_result_t res[5];
-    cb_kvs_stats(kvs, &before);
-    assert(cb_kvs_put_many(kvs, keys, vals, 5, res) == 0);
-    for (int i = 0; i < 5; i++)
-        assert(res[i].error == 0 && res[i].value.kind == LAT_NONE);
-    cb_kvs_stats(kvs, &st);
-    assert(st.requests == before.requests + 2 && st.lookups == before.lookups + 1);
-    assert(cb_kvs_get_many(kvs, keys, 5, res) == 0);
-    for (int i = 0; i < 5; i++) {
-        assert(res[i].error == 0 && lat_equal(&res[i].value, &vals[i]));
-        lat_fini(&res[i].value);
-        lat_fini(&vals[i]);
+    s_call_t call = {CB_CODEC_GET, slots, results, 2, 0};
+    size_t idx[2] = {0, 1};
+    s_req_t req = {.id = "7:1", .worker = "tcp://w:1", .slots = idx, .n = 2, .cap = 2};
+    cb_bytes_t bytes = {0};
+
+    //  The id can be read before the message is decoded.
+    s_reply_bytes("7:1", "b", "vb", &bytes);
+    const char *rid;
+    size_t rid_len;
+    assert(cb_codec_response_id(bytes.data, bytes.len, &rid, &rid_len) == 0);
+    assert(rid_len == 3 && !memcmp(rid, "7:1", 3));
+    cb_bytes_fini(&bytes);
+    uint8_t junk[] = {0xff, 0xff, 0xff};
+    assert(cb_codec_response_id(junk, sizeof junk, &rid, &rid_len) != 0);
+
+    //  Another id (a late reply), a prefix of ours, or bytes that are no message: not ours.
+    const char *others[] = {"7:0", "7:", "7:10", "8:1"};
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+        s_reply_bytes(others[i], "a", "late", &bytes);
+        assert(!s_handle_reply(kvs, &call, &req, 1, bytes.data, bytes.len));
+        cb_bytes_fini(&bytes);
     }
-    cb_kvs_stats(kvs, &st);
-    assert(st.requests == before.requests + 4 && st.lookups == before.lookups + 1);
+    assert(!s_handle_reply(kvs, &call, &req, 1, junk, sizeof junk));
+    assert(slots[0].state == S_SENT && slots[1].state == S_SENT && req.answered == 0);
 
-    //  A worker that does not answer: retried once after a fresh lookup, then -ETIMEDOUT.
-    //  Its late replies come back later and must be discarded, not taken as answers.
-    cb_kvs_stats(kvs, &before);
-    int64_t t0 = cb_clock_mono_ms();
-    assert(cb_kvs_get(kvs, "mute:a", &v) == -ETIMEDOUT && v.kind == LAT_NONE);
-    int64_t took = cb_clock_mono_ms() - t0;
-    assert(took >= 590 && took < 2000);             //  two attempts of 300 ms
-    assert(strstr(cb_kvs_last_error(kvs), "no answer from"));
-    cb_kvs_stats(kvs, &st);
-    assert(st.timeouts == before.timeouts + 2 && st.retries == before.retries + 1);
-    assert(!cb_kvs_cache_count(kvs, "k"));          //  k lives on the suspected worker
-    assert(cb_kvs_get(kvs, "k", &v) == 0 && s_lww_is(&v, "v"));
-    lat_fini(&v);
-    cb_kvs_stats(kvs, &st);
-    assert(st.discarded >= before.discarded + 2);   //  both muted requests answered late
-
-    lat_fini(&set);
+    //  Our id: b is answered first, then a in a second response with the same id.
+    s_reply_bytes("7:1", "b", "vb", &bytes);
+    assert(s_handle_reply(kvs, &call, &req, 1, bytes.data, bytes.len));
+    cb_bytes_fini(&bytes);
+    assert(slots[1].state == S_DONE && s_lww_is(&results[1].value, "vb"));
+    assert(slots[0].state == S_SENT && !req.done);
+    s_reply_bytes("7:1", "a", "va", &bytes);
+    assert(s_handle_reply(kvs, &call, &req, 1, bytes.data, bytes.len));
+    assert(slots[0].state == S_DONE && s_lww_is(&results[0].value, "va") && req.done);
+    //  The request is complete: a repeat of its id is no longer taken.
+    assert(!s_handle_reply(kvs, &call, &req, 1, bytes.data, bytes.len));
+    cb_bytes_fini(&bytes);
+    assert(results[0].error == 0 && results[1].error == 0 && call.rc == 0);
+    for (int i = 0; i < 2; i++)
+        lat_fini(&results[i].value);
     cb_kvs_destroy(&kvs);
-    cb_fake_anna_destroy(&fake);
-    cb_fake_anna_destroy(&fake);
 }
 
 void cb_kvs_test(bool verbose)
 {
     s_test_pure(verbose);
-    s_test_protocol(verbose);
+    s_test_matching(verbose);
 }
 //  @end

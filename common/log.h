@@ -13,7 +13,7 @@ void cb_log_set_name(const char *name);     //  borrowed; must outlive logging
 void cb_log(cb_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 //  Rate limit for logs driven by peers: true at most once per second per call site.
-//  Usage: static int64_t last; if (cb_log_ratelimit(&last)) cb_log(...).
+//  `last_ms` belongs to one thread (a per-thread or per-actor field, never a shared static).
 bool cb_log_ratelimit(long long *last_ms);
 
 #define cb_debug(...) cb_log(CB_LOG_DEBUG, __VA_ARGS__)

@@ -190,8 +190,98 @@ int main(int argc, char **argv)
     TL_CHECK(tl_get(&c, t0, grow, &got) == 0 && lat_equal(&got, &first),
              "the SET keeps its value after the refused merge");
     lat_fini(&got);
+    TL_CHECK(tl_put(&c, t0, grow, &first, msg, sizeof msg) == ANNA_ERROR__NO_ERROR,
+             "re-PUT of what the SET already holds succeeds (idempotent, nothing grows)");
+
+    //  Keys longer than 64 KiB are refused (the request itself is within the size limit).
+    {
+        char *longkey = cb_malloc(70001);
+        memset(longkey, 'k', 70000);
+        longkey[70000] = '\0';
+        len = s_pack(REQUEST_TYPE__GET, longkey, 0, NULL, 0, c.reply_to, "long-key", &buf);
+        tl_send_raw(&c, t0, buf, len, false);
+        cb_free(buf);
+        cb_free(longkey);
+        KeyResponse *resp = tl_wait_response(&c, "long-key", TL_TIMEOUT_MS);
+        TL_CHECK(resp && resp->n_tuples == 1 &&
+                     resp->tuples[0]->error == ANNA_ERROR__BAD_REQUEST &&
+                     strstr(resp->tuples[0]->error_message, "longer than 65536"),
+                 "a 70000-byte key: BAD_REQUEST");
+        key_response__free_unpacked(resp, NULL);
+        bad_request++;
+    }
     lat_fini(&first);
     lat_fini(&second);
+
+    //  A GET naming one key thousands of times: the reply is bounded (4 x max-value-bytes
+    //  + 1 MiB), tuples past the bound are TOO_LARGE, and each tuple is still answered.
+    {
+        enum { REPEAT = 3000 };
+        KeyTuple *tuples = cb_calloc(REPEAT, sizeof *tuples);
+        KeyTuple **ptrs = cb_calloc(REPEAT, sizeof *ptrs);
+        for (int i = 0; i < REPEAT; i++) {
+            key_tuple__init(&tuples[i]);
+            tuples[i].key = grow;
+            ptrs[i] = &tuples[i];
+        }
+        KeyRequest req = KEY_REQUEST__INIT;
+        req.type = REQUEST_TYPE__GET;
+        req.tuples = ptrs;
+        req.n_tuples = REPEAT;
+        req.response_address = c.reply_to;
+        req.request_id = "repeat";
+        tl_send_request(&c, t0, &req);
+        KeyResponse *resp = tl_wait_response(&c, "repeat", TL_TIMEOUT_MS);
+        TL_ASSERT(resp && resp->n_tuples == REPEAT, "repeated GET: reply with every tuple");
+        int ok = 0, refused = 0;
+        for (int i = 0; i < REPEAT; i++) {
+            if (resp->tuples[i]->error == ANNA_ERROR__NO_ERROR)
+                ok++;
+            else if (resp->tuples[i]->error == ANNA_ERROR__TOO_LARGE &&
+                     strstr(resp->tuples[i]->error_message, "fewer keys per request"))
+                refused++;
+        }
+        TL_CHECK(ok > 100 && refused > 100 && ok + refused == REPEAT &&
+                     resp->tuples[0]->error == 0 && resp->tuples[REPEAT - 1]->error != 0,
+                 "GET of one key %d times: %d answered, %d TOO_LARGE (reply bound)", REPEAT,
+                 ok, refused);
+        too_large += refused;
+        key_response__free_unpacked(resp, NULL);
+        cb_free(tuples);
+        cb_free(ptrs);
+    }
+
+    //  Too many tuples for one request (300000 empty ones in 600 KB): refused as a whole
+    //  before unpacking, with an answer.
+    {
+        enum { NTUPLES = 300000 };
+        size_t alen = strlen(c.reply_to);
+        size_t cap = 16 + alen + 16 + 2 * (size_t)NTUPLES;
+        uint8_t *raw = cb_malloc(cap), *p = raw;
+        *p++ = 0x08;                            //  type = GET
+        *p++ = 0x01;
+        *p++ = 0x1a;                            //  response_address
+        *p++ = (uint8_t)alen;
+        memcpy(p, c.reply_to, alen);
+        p += alen;
+        *p++ = 0x22;                            //  request_id
+        *p++ = 5;
+        memcpy(p, "flood", 5);
+        p += 5;
+        for (int i = 0; i < NTUPLES; i++) {
+            *p++ = 0x12;                        //  an empty tuple
+            *p++ = 0x00;
+        }
+        tl_send_raw(&c, t0, raw, (size_t)(p - raw), false);
+        cb_free(raw);
+        KeyResponse *resp = tl_wait_response(&c, "flood", TL_TIMEOUT_MS);
+        TL_CHECK(resp && resp->error == ANNA_ERROR__BAD_REQUEST && resp->n_tuples == 0 &&
+                     strstr(resp->error_message, "at most 262144"),
+                 "a request of %d tuples: BAD_REQUEST \"%s\"", NTUPLES,
+                 resp ? resp->error_message : "(no reply)");
+        key_response__free_unpacked(resp, NULL);
+        bad_request++;
+    }
 
     //  Request types other than GET and PUT: the response and every tuple say BAD_REQUEST.
     for (int type = 0; type <= 7; type += 7) {
@@ -315,6 +405,32 @@ int main(int argc, char **argv)
     key_address_request__pack(&areq, buf);
     tl_send_raw(&c, routing, buf, len, false);
     cb_free(buf);
+    //  Too many keys in one address request: refused as a whole, but answered.
+    {
+        enum { NKEYS = 70000 };
+        char **many = cb_calloc(NKEYS, sizeof *many);
+        for (int i = 0; i < NKEYS; i++)
+            many[i] = "k";
+        KeyAddressRequest huge_req = KEY_ADDRESS_REQUEST__INIT;
+        huge_req.keys = many;
+        huge_req.n_keys = NKEYS;
+        huge_req.response_address = c.reply_to;
+        huge_req.request_id = "many-keys";
+        len = key_address_request__get_packed_size(&huge_req);
+        buf = cb_malloc(len);
+        key_address_request__pack(&huge_req, buf);
+        tl_send_raw(&c, routing, buf, len, false);
+        cb_free(buf);
+        cb_free(many);
+        uint8_t *data;
+        TL_ASSERT(tl_recv_raw(&c, TL_TIMEOUT_MS, &data, &len), "no answer to 70000 keys");
+        KeyAddressResponse *resp = key_address_response__unpack(NULL, len, data);
+        cb_free(data);
+        TL_CHECK(resp && !strcmp(resp->response_id, "many-keys") &&
+                     resp->error == ANNA_ERROR__BAD_REQUEST && resp->n_addresses == 0,
+                 "an address request for 70000 keys: BAD_REQUEST, no addresses");
+        key_address_response__free_unpacked(resp, NULL);
+    }
     char addrs[4][128];
     TL_CHECK(tl_resolve(&c, "after-junk", addrs, 4) == 1,
              "routing answers after junk, empty frames and address-less requests");

@@ -4,6 +4,8 @@
 //    anna_probe OFFSET get KEY             prints the LWW value's text; exit 0 if found
 //    anna_probe OFFSET flood THREAD N      N PUTs to THREAD whose replies go to an address
 //                                          nobody listens on (fire and forget)
+//    anna_probe OFFSET hold PORT SECONDS   binds tcp://127.0.0.1:PORT (a port taken by
+//                                          someone else), prints "holding", sleeps
 //  SPDX-License-Identifier: Apache-2.0
 #include "tests/system/anna_testlib.h"
 
@@ -65,6 +67,16 @@ int main(int argc, char **argv)
             cb_bytes_fini(&payload);
         }
         lat_fini(&v);
+    } else if (!strcmp(cmd, "hold") && argc == 5) {
+        void *sock = zmq_socket(c.ctx, ZMQ_PULL);
+        tl_addr(address, sizeof address, atoi(argv[3]));
+        if (zmq_bind(sock, address) != 0)
+            tl_fail("bind %s: %s", address, zmq_strerror(errno));
+        printf("holding %s\n", address);
+        fflush(stdout);
+        struct timespec ts = {atoi(argv[4]), 0};
+        nanosleep(&ts, NULL);
+        zmq_close(sock);
     } else
         tl_fail("bad arguments");
     tl_client_fini(&c);

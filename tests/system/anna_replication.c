@@ -154,6 +154,96 @@ int main(int argc, char **argv)
     cb_free(after);
     TL_CHECK(sent >= 1 && sent < 100, "200 PUTs were gossiped in %lld messages", sent);
 
+    //  A change set bigger than one gossip message (300 keys of 8000 bytes, 2.4 MB) is
+    //  split over several messages, and every key arrives.
+    before = tl_stats(&c, t0);
+    sent_before = tl_counter(before, "gossip_sent");
+    cb_free(before);
+    char *big = cb_malloc(8000);
+    for (int i = 0; i < 300; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "bulk-%d", i);
+        memset(big, 'a' + i % 26, 8000);
+        lat_init(&v, LAT_LWW);
+        lat_lww_assign(&v, 5, 1, big, 8000);
+        //  Without response address, so that all 300 are merged before the next round.
+        cb_bytes_t payload = {0};
+        wire_encode(&v, &payload);
+        KeyTuple tuple = KEY_TUPLE__INIT;
+        tuple.key = key;
+        tuple.lattice_type = LATTICE_TYPE__LWW;
+        tuple.payload.data = payload.data;
+        tuple.payload.len = payload.len;
+        KeyTuple *tuples[1] = {&tuple};
+        KeyRequest req = KEY_REQUEST__INIT;
+        req.type = REQUEST_TYPE__PUT;
+        req.tuples = tuples;
+        req.n_tuples = 1;
+        tl_send_request(&c, t0, &req);
+        cb_bytes_fini(&payload);
+        lat_fini(&v);
+    }
+    for (int i = 0; i < 300; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "bulk-%d", i);
+        memset(big, 'a' + i % 26, 8000);
+        lat_init(&v, LAT_LWW);
+        lat_lww_assign(&v, 5, 1, big, 8000);
+        TL_ASSERT(s_wait_value(&c, t1, key, &v, &waited), "%s did not reach thread 1", key);
+        lat_fini(&v);
+    }
+    cb_free(big);
+    after = tl_stats(&c, t0);
+    sent = tl_counter(after, "gossip_sent") - sent_before;
+    printf("thread 0: %s\n", after);
+    TL_CHECK(sent >= 3 && tl_counter(after, "gossip_failed") == 0,
+             "300 keys of 8000 bytes reached the other replica in %lld gossip messages", sent);
+    cb_free(after);
+
+    //  Many keys with empty values (next to no bytes): the gossip is split by key count as
+    //  well (65536 keys per message), and every key arrives.
+    {
+        enum { NTINY = 70000, PER_REQUEST = 10000 };
+        char *s0b = tl_stats(&c, t0), *s1b = tl_stats(&c, t1);
+        long long sent0 = tl_counter(s0b, "gossip_sent");
+        long long keys1 = tl_counter(s1b, "keys");
+        cb_free(s0b);
+        cb_free(s1b);
+        static char names[PER_REQUEST][16];
+        KeyTuple *tuples = cb_calloc(PER_REQUEST, sizeof *tuples);
+        KeyTuple **ptrs = cb_calloc(PER_REQUEST, sizeof *ptrs);
+        for (int base = 0; base < NTINY; base += PER_REQUEST) {
+            for (int i = 0; i < PER_REQUEST; i++) {
+                snprintf(names[i], sizeof names[i], "t%d", base + i);
+                key_tuple__init(&tuples[i]);
+                tuples[i].key = names[i];
+                tuples[i].lattice_type = LATTICE_TYPE__SET;    //  empty payload: empty set
+                ptrs[i] = &tuples[i];
+            }
+            KeyRequest req = KEY_REQUEST__INIT;
+            req.type = REQUEST_TYPE__PUT;
+            req.tuples = ptrs;
+            req.n_tuples = PER_REQUEST;
+            tl_send_request(&c, t0, &req);
+        }
+        cb_free(tuples);
+        cb_free(ptrs);
+        long long held = 0;
+        for (int i = 0; i < 250 && held < keys1 + NTINY; i++) {
+            char *json = tl_stats(&c, t1);
+            held = tl_counter(json, "keys");
+            cb_free(json);
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        TL_CHECK(held == keys1 + NTINY, "%d keys with empty values all reached thread 1", NTINY);
+        char *s0a = tl_stats(&c, t0);
+        TL_CHECK(tl_counter(s0a, "gossip_sent") - sent0 >= 2,
+                 "they were gossiped in %lld messages (at most 65536 keys each)",
+                 tl_counter(s0a, "gossip_sent") - sent0);
+        cb_free(s0a);
+    }
+
     tl_client_fini(&c);
     printf("PASS\n");
     return 0;

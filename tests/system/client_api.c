@@ -1,7 +1,11 @@
 //  tests/system/client_api.c: the client library against a real anna-server node.
-//  Usage: client_api ROUTING_ADDR SERVER_PID PORT_OFFSET   (run by t_client.sh, which starts
-//  the node with --threads 2). Prints one "ok: ..." line per check; on the first failure
-//  prints "FAIL: file:line: what" and exits 1 (after resuming the server if it stopped it).
+//  Usage: client_api ROUTING_ADDR SERVER_PID PORT_OFFSET [REPLICATED_ROUTING_ADDR]
+//  (run by t_client.sh, which starts the node with --threads 2, and a second node with
+//  --threads 2 --replication 2 whose routing address is the optional last argument).
+//  Prints one "ok: ..." line per check; on the first failure prints "FAIL: file:line: what"
+//  and exits 1 (after resuming the server if it stopped it).
+//  What only a broken peer can produce (undecodable replies, NO_SERVERS, WRONG_THREAD after
+//  a fresh lookup...) is tested against the fault injector of client_faults.c instead.
 //  SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +24,7 @@
 #include "lattices/lattice.h"
 
 static const char *s_routing;
+static const char *s_routing_replicated;        //  NULL when not given
 static pid_t s_server;
 static int s_offset;
 
@@ -320,6 +325,10 @@ static void s_test_routing(cb_kvs_t *kvs)
     snprintf(worker1, sizeof worker1, "tcp://127.0.0.1:%d", 6200 + s_offset + 1);
     CHECK(cb_kvs_put_lww(kvs, "api:route", "r", 1) == 0, "put: %s", cb_kvs_last_error(kvs));
     CHECK(cb_kvs_cache_count(kvs, "api:route") == 1, "one cached address (replication 1)");
+    lat_t got;
+    CHECK(cb_kvs_get(kvs, "api:route", &got) == 0 && got.u.lww.writer == cb_kvs_writer_id(kvs),
+          "put_lww stamps the client's writer id");
+    lat_fini(&got);
     const char *owner = cb_kvs_cache_addr(kvs, "api:route", 0);
     CHECK(!strcmp(owner, worker0) || !strcmp(owner, worker1), "owner %s", owner);
     char right[64];
@@ -340,6 +349,10 @@ static void s_test_routing(cb_kvs_t *kvs)
     CHECK(after.wrong_thread == before.wrong_thread + 1 && after.retries == before.retries + 1,
           "wrong_thread %llu -> %llu", (unsigned long long)before.wrong_thread,
           (unsigned long long)after.wrong_thread);
+    //  One fresh lookup (the wrong address came from the cache), one request per attempt.
+    CHECK(after.lookups == before.lookups + 1 && after.requests == before.requests + 2,
+          "lookups +%llu requests +%llu", (unsigned long long)(after.lookups - before.lookups),
+          (unsigned long long)(after.requests - before.requests));
     CHECK(!strcmp(cb_kvs_cache_addr(kvs, "api:route", 0), right), "cache refreshed");
     printf("ok: WRONG_THREAD: dropped, looked up again, retried once\n");
 
@@ -357,6 +370,175 @@ static void s_test_routing(cb_kvs_t *kvs)
     CHECK(cb_kvs_put_lww(kvs, "api:route", "r", 1) == 0 && cb_kvs_cache_count(kvs, "api:route") == 1,
           "looked up again");
     printf("ok: invalidate: cached addresses dropped, next request looks up again\n");
+}
+
+//  ---- batches: one request per worker, a key twice ---------------------------------------
+
+static void s_test_batch(void)
+{
+    cb_kvs_t *kvs = s_client(5000);
+    enum { N = 9 };
+    const char *keys[N] = {"bat:0", "bat:1", "bat:2", "bat:3", "bat:4",
+                           "bat:5", "bat:6", "bat:7", "bat:0"};
+    lat_t values[N];
+    for (int i = 0; i < N; i++) {
+        lat_init(&values[i], LAT_SET);
+        char elem[16];
+        snprintf(elem, sizeof elem, "e%d", i);
+        lat_set_insert(&values[i].u.set, elem, strlen(elem));
+    }
+    cb_kvs_result_t res[N];
+    cb_kvs_stats_t before, after;
+    cb_kvs_stats(kvs, &before);
+    int rc = cb_kvs_put_many(kvs, keys, values, N, res);
+    cb_kvs_stats(kvs, &after);
+    CHECK(rc == 0, "put_many: %s", cb_kvs_last_error(kvs));
+    for (int i = 0; i < N; i++)
+        CHECK(res[i].error == 0 && res[i].value.kind == LAT_NONE, "put %s: %d", keys[i], res[i].error);
+    //  The workers the keys live on, as the routing tier said: one request to each.
+    char workers[N][64];
+    size_t n_workers = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK(cb_kvs_cache_count(kvs, keys[i]) == 1, "%s cached", keys[i]);
+        const char *w = cb_kvs_cache_addr(kvs, keys[i], 0);
+        size_t k = 0;
+        while (k < n_workers && strcmp(workers[k], w))
+            k++;
+        if (k == n_workers)
+            snprintf(workers[n_workers++], sizeof workers[0], "%s", w);
+    }
+    CHECK(n_workers == 2, "8 keys spread over %zu of 2 threads", n_workers);
+    CHECK(after.requests == before.requests + n_workers && after.lookups == before.lookups + 1,
+          "put_many: %llu requests, %llu lookups", (unsigned long long)(after.requests - before.requests),
+          (unsigned long long)(after.lookups - before.lookups));
+    //  bat:0 was sent twice in one batch: both values merged. Both of its slots answer.
+    lat_t want0;
+    lat_copy(&want0, &values[0]);
+    lat_merge(&want0, &values[N - 1]);
+    cb_kvs_stats(kvs, &before);
+    rc = cb_kvs_get_many(kvs, keys, N, res);
+    cb_kvs_stats(kvs, &after);
+    CHECK(rc == 0, "get_many: %s", cb_kvs_last_error(kvs));
+    for (int i = 0; i < N; i++) {
+        const lat_t *want = (i == 0 || i == N - 1) ? &want0 : &values[i];
+        CHECK(res[i].error == 0 && lat_equal(&res[i].value, want), "get %s (slot %d)", keys[i], i);
+        lat_fini(&res[i].value);
+    }
+    CHECK(after.requests == before.requests + n_workers && after.lookups == before.lookups,
+          "get_many: %llu requests, %llu lookups", (unsigned long long)(after.requests - before.requests),
+          (unsigned long long)(after.lookups - before.lookups));
+    CHECK(after.discarded == before.discarded, "nothing discarded");
+    for (int i = 0; i < N; i++)
+        lat_fini(&values[i]);
+    lat_fini(&want0);
+    printf("ok: a batch of %d keys (one twice) = one request per worker (%zu), no lookup when cached\n",
+           N, n_workers);
+    cb_kvs_destroy(&kvs);
+}
+
+//  ---- a worker that does not answer, while the routing tier does ---------------------------
+
+static void s_test_dead_worker(void)
+{
+    const int timeout = 300;
+    cb_kvs_t *kvs = s_client(timeout);
+    //  Thread 49's port: no thread listens there (the node has 2), so requests sent to it
+    //  are never answered, as with a worker that died after the routing tier listed it.
+    char dead[64];
+    snprintf(dead, sizeof dead, "tcp://127.0.0.1:%d", 6200 + s_offset + 49);
+    const char *deadp = dead;
+    CHECK(cb_kvs_put_lww(kvs, "dead:a", "a", 1) == 0, "put: %s", cb_kvs_last_error(kvs));
+    CHECK(cb_kvs_put_lww(kvs, "dead:b", "b", 1) == 0, "put: %s", cb_kvs_last_error(kvs));
+    CHECK(cb_kvs_put_lww(kvs, "dead:c", "c", 1) == 0, "put: %s", cb_kvs_last_error(kvs));
+    char owner_a[64];
+    snprintf(owner_a, sizeof owner_a, "%s", cb_kvs_cache_addr(kvs, "dead:a", 0));
+    cb_kvs_cache_set(kvs, "dead:a", &deadp, 1);
+    cb_kvs_cache_set(kvs, "dead:b", &deadp, 1);    //  c keeps its right address
+
+    //  a and c in one batch: c is answered at once; a's worker times out, every key cached on
+    //  it is dropped (b too), and a gets its second attempt after a fresh lookup.
+    const char *keys[] = {"dead:a", "dead:c"};
+    cb_kvs_result_t res[2];
+    cb_kvs_stats_t before, after;
+    cb_kvs_stats(kvs, &before);
+    int64_t t0 = cb_clock_mono_ms();
+    int rc = cb_kvs_get_many(kvs, keys, 2, res);
+    int64_t took = cb_clock_mono_ms() - t0;
+    cb_kvs_stats(kvs, &after);
+    CHECK(rc == 0 && !strcmp(cb_kvs_last_error(kvs), ""), "get_many: %s", cb_kvs_last_error(kvs));
+    CHECK(res[0].error == 0 && s_lww_is(&res[0].value, "a"), "dead:a: %d", res[0].error);
+    CHECK(res[1].error == 0 && s_lww_is(&res[1].value, "c"), "dead:c: %d", res[1].error);
+    lat_fini(&res[0].value);
+    lat_fini(&res[1].value);
+    CHECK(took >= timeout - 10 && took < timeout + 1500, "took %lld ms", (long long)took);
+    CHECK(after.timeouts == before.timeouts + 1 && after.retries == before.retries + 1
+              && after.lookups == before.lookups + 1 && after.requests == before.requests + 3,
+          "timeouts +%llu retries +%llu lookups +%llu requests +%llu",
+          (unsigned long long)(after.timeouts - before.timeouts),
+          (unsigned long long)(after.retries - before.retries),
+          (unsigned long long)(after.lookups - before.lookups),
+          (unsigned long long)(after.requests - before.requests));
+    CHECK(!strcmp(cb_kvs_cache_addr(kvs, "dead:a", 0), owner_a), "dead:a cached at its owner again");
+    CHECK(cb_kvs_cache_count(kvs, "dead:b") == 0, "dead:b (on the suspected worker) dropped");
+    CHECK(cb_kvs_cache_count(kvs, "dead:c") == 1, "dead:c kept");
+    printf("ok: a worker that does not answer: its keys dropped, retried after a fresh lookup "
+           "(%lld ms)\n", (long long)took);
+    cb_kvs_destroy(&kvs);
+}
+
+//  ---- replication 2: every replica cached, address_cache_size agrees ------------------------
+
+static void s_test_replicated(void)
+{
+    cb_kvs_config_t config = {.routing = s_routing_replicated, .timeout_ms = 5000};
+    cb_kvs_t *kvs = cb_kvs_new(&config);
+    CHECK(kvs, "cb_kvs_new: %s", strerror(errno));
+    CHECK(cb_kvs_put_lww(kvs, "rep:a", "r", 1) == 0, "put: %s", cb_kvs_last_error(kvs));
+    CHECK(cb_kvs_cache_count(kvs, "rep:a") == 2, "%zu cached addresses, want 2",
+          cb_kvs_cache_count(kvs, "rep:a"));
+    char r0[64], r1[64];
+    snprintf(r0, sizeof r0, "%s", cb_kvs_cache_addr(kvs, "rep:a", 0));
+    snprintf(r1, sizeof r1, "%s", cb_kvs_cache_addr(kvs, "rep:a", 1));
+    CHECK(strcmp(r0, r1), "two distinct replicas: %s %s", r0, r1);
+
+    //  GETs go to either replica with address_cache_size 2, which is what the server computes:
+    //  no invalidate, the cache stays. Gossip (50 ms) makes the PUT visible on both replicas.
+    cb_kvs_stats_t before, after;
+    cb_kvs_stats(kvs, &before);
+    int in_a_row = 0, tries = 0;
+    for (; in_a_row < 20 && tries < 500; tries++) {
+        lat_t v;
+        int rc = cb_kvs_get(kvs, "rep:a", &v);
+        CHECK(rc == 0 || rc == -ENOENT, "get rep:a: %s", cb_kvs_last_error(kvs));
+        in_a_row = rc == 0 && s_lww_is(&v, "r") ? in_a_row + 1 : 0;
+        lat_fini(&v);
+        if (!in_a_row)
+            usleep(10 * 1000);
+    }
+    cb_kvs_stats(kvs, &after);
+    CHECK(in_a_row == 20, "rep:a not readable on both replicas after %d tries", tries);
+    CHECK(after.invalidations == before.invalidations && after.lookups == before.lookups,
+          "invalidations +%llu lookups +%llu",
+          (unsigned long long)(after.invalidations - before.invalidations),
+          (unsigned long long)(after.lookups - before.lookups));
+    CHECK(cb_kvs_cache_count(kvs, "rep:a") == 2, "both replicas still cached");
+    printf("ok: replication 2: both replicas cached, %d GETs without invalidate\n", tries);
+
+    //  One cached address where the server computes two: answered, with invalidate.
+    const char *one = r0;
+    cb_kvs_cache_set(kvs, "rep:a", &one, 1);
+    cb_kvs_stats(kvs, &before);
+    lat_t v;
+    CHECK(cb_kvs_get(kvs, "rep:a", &v) == 0 && s_lww_is(&v, "r"), "get: %s", cb_kvs_last_error(kvs));
+    lat_fini(&v);
+    cb_kvs_stats(kvs, &after);
+    CHECK(after.invalidations == before.invalidations + 1 && cb_kvs_cache_count(kvs, "rep:a") == 0,
+          "invalidate for address_cache_size 1 of 2");
+    CHECK(cb_kvs_get(kvs, "rep:a", &v) == 0 && cb_kvs_cache_count(kvs, "rep:a") == 2,
+          "looked up again: %s", cb_kvs_last_error(kvs));
+    lat_fini(&v);
+    printf("ok: replication 2: address_cache_size 1 -> invalidate, both replicas looked up again\n");
+    cb_kvs_destroy(&kvs);
 }
 
 //  ---- a stopped server: timeouts, and late replies ----------------------------------------
@@ -412,11 +594,13 @@ static void s_test_stopped(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: client_api ROUTING_ADDR SERVER_PID PORT_OFFSET\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: client_api ROUTING_ADDR SERVER_PID PORT_OFFSET "
+                        "[REPLICATED_ROUTING_ADDR]\n");
         return 2;
     }
     s_routing = argv[1];
+    s_routing_replicated = argc == 5 ? argv[4] : NULL;
     s_server = (pid_t)atoi(argv[2]);
     s_offset = atoi(argv[3]);
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -425,8 +609,12 @@ int main(int argc, char **argv)
     s_test_errors(kvs);
     s_test_routing(kvs);
     cb_kvs_destroy(&kvs);
+    s_test_batch();
     s_test_many();
     s_test_big_batch();
+    s_test_dead_worker();
+    if (s_routing_replicated)
+        s_test_replicated();
     s_test_stopped();
     printf("client_api: all checks passed\n");
     return 0;

@@ -53,15 +53,20 @@ expect_eq "$rc" 1 "exit status of a node whose ports are in use"
 grep -q "cannot bind tcp://127.0.0.1:$((6200 + T_OFFSET)): Address already in use" <<<"$out" \
     || fail "unclear bind error: [$out]"
 ok "bind error: $out ($((SECONDS - start)) s)"
-# A node whose key and gossip ports are free but whose routing port is taken (offset 250
-# lower: its routing port 6450+offset-250 is the first node's key port) binds some sockets,
-# then fails: it must still report the port, clean up and exit 1 (no hang, no leak report).
-out=$(timeout 10 "$T_BIN/anna-server" --port-offset "$((T_OFFSET - 250))" --threads 2 2>&1); rc=$?
-expect_eq "$rc" 1 "exit status when only the routing port is in use"
-grep -q "^anna-server: cannot bind tcp://127.0.0.1:$((6200 + T_OFFSET)): Address already in use$" \
-    <<<"$out" || fail "routing port conflict: [$out]"
-ok "routing port conflict after other binds: $out"
 # The first node is unharmed.
 probe put still-here yes || fail "first node no longer answers"
 stop_within "$ANNA_PID" TERM 5
+
+# Only the routing port taken (by another program): the node binds its key and gossip
+# ports, then fails on the routing port; it must still say which port, close what it
+# opened and exit 1 (no hang, no leak report).
+timeout 30 "$T_TESTS/anna_probe" "$T_OFFSET" hold $((6450 + T_OFFSET)) 30 >"$T_WORK/hold.out" 2>&1 &
+T_PIDS+=($!)
+for _ in $(seq 50); do grep -q holding "$T_WORK/hold.out" && break; sleep 0.1; done
+grep -q holding "$T_WORK/hold.out" || fail "could not take the routing port: $(cat "$T_WORK/hold.out")"
+out=$(timeout 10 "$T_BIN/anna-server" --port-offset "$T_OFFSET" --threads 2 2>&1); rc=$?
+expect_eq "$rc" 1 "exit status when only the routing port is in use"
+grep -q "^anna-server: cannot bind tcp://127.0.0.1:$((6450 + T_OFFSET)): Address already in use$" \
+    <<<"$out" || fail "routing port conflict: [$out]"
+ok "routing port conflict after other binds: $out"
 echo PASS
