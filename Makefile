@@ -13,7 +13,7 @@ WERROR ?= -Werror
 CFLAGS := -std=c11 -D_GNU_SOURCE -g -fno-omit-frame-pointer -Wall -Wextra $(WERROR) -Wshadow \
           -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla -Wundef -MMD -MP \
           -I. -I$(BUILD)/gen
-LDLIBS := -lzmq -lprotobuf-c -lsodium -lpthread -lm
+LDLIBS := -lzmq -lprotobuf-c -lsodium -lpthread -lm -ldl
 ifeq ($(SAN),1)
   CFLAGS  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
   LDFLAGS += -fsanitize=address,undefined
@@ -28,12 +28,13 @@ OBJ := $(BUILD)/obj
 BIN := $(BUILD)/bin
 
 # Libraries in link order (a library may use those after it).
-MODULES := client anna proto lattices common
+MODULES := client scheduler executor cache anna proto lattices common
 # Every .c in a module folder except programs (main.c, *_main.c) goes into lib<module>.a.
 mod_srcs = $(filter-out $(1)/main.c $(wildcard $(1)/*_main.c),$(wildcard $(1)/*.c))
 LIB = $(BUILD)/lib$(1).a
 ALL_LIBS := $(foreach m,$(MODULES),$(call LIB,$(m)))
-PROTO_GEN := $(GEN)/anna.pb-c.c $(GEN)/anna.pb-c.h
+PROTOS := anna cloudburst
+PROTO_GEN := $(foreach p,$(PROTOS),$(GEN)/$(p).pb-c.c $(GEN)/$(p).pb-c.h)
 
 .PHONY: all deps test run stop bench clean format headers
 .DEFAULT_GOAL := all
@@ -46,19 +47,25 @@ all: deps
 deps:
 	@scripts/deps.sh
 
-PROGRAMS := $(BIN)/anna-server $(BIN)/anna-cli $(BIN)/anna-bench $(BUILD)/selftest
+# Programs: name:source. A program whose source does not exist yet is skipped.
+PROGRAM_TABLE := anna-server:anna/main.c anna-cli:client/cli_main.c cb:client/cb_main.c \
+                 cb-cache:cache/main.c cb-executor:executor/main.c cb-scheduler:scheduler/main.c \
+                 anna-bench:bench/kvs_bench.c cb-bench:bench/dag_bench.c
+prog_src = $(word 2,$(subst :, ,$(filter $(1):%,$(PROGRAM_TABLE))))
+PROGRAM_NAMES := $(foreach e,$(PROGRAM_TABLE),$(if $(wildcard $(word 2,$(subst :, ,$(e)))),$(word 1,$(subst :, ,$(e)))))
+PROGRAMS := $(addprefix $(BIN)/,$(PROGRAM_NAMES)) $(BUILD)/selftest
 SYSTEST_SRCS := $(wildcard tests/system/*.c)
 SYSTEST_BINS := $(patsubst tests/system/%.c,$(BUILD)/tests/%,$(SYSTEST_SRCS))
 
 .PHONY: build-all
 build-all: $(PROGRAMS) $(SYSTEST_BINS)
 
-$(GEN)/anna.pb-c.c $(GEN)/anna.pb-c.h: proto/anna.proto
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
-	protoc-c --c_out=$(GEN) -Iproto proto/anna.proto
+	protoc-c --c_out=$(GEN) -Iproto $<
 
 # Generated code is compiled with our flags minus the ones it was not written for.
-$(OBJ)/gen/anna.pb-c.o: $(GEN)/anna.pb-c.c
+$(OBJ)/gen/%.pb-c.o: $(GEN)/%.pb-c.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Wmissing-prototypes -Wundef,$(CFLAGS)) -c $< -o $@
 
@@ -67,23 +74,21 @@ $(OBJ)/%.o: %.c | $(PROTO_GEN)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 define LIB_RULE
-$(call LIB,$(1)): $(patsubst %.c,$(OBJ)/%.o,$(call mod_srcs,$(1))) $(if $(filter proto,$(1)),$(OBJ)/gen/anna.pb-c.o)
+$(call LIB,$(1)): $(patsubst %.c,$(OBJ)/%.o,$(call mod_srcs,$(1))) $(if $(filter proto,$(1)),$(foreach p,$(PROTOS),$(OBJ)/gen/$(p).pb-c.o))
 	@rm -f $$@
 	ar rcs $$@ $$^
 endef
 $(foreach m,$(MODULES),$(eval $(call LIB_RULE,$(m))))
 
-$(BIN)/anna-server: $(OBJ)/anna/main.o $(ALL_LIBS)
+# The executor exports its symbols so that the functions it dlopens can call the user
+# library (cb_fn_*) and the lattices it links.
+RDYNAMIC_cb-executor := -rdynamic
+define PROG_RULE
+$(BIN)/$(1): $(patsubst %.c,$(OBJ)/%.o,$(call prog_src,$(1))) $(ALL_LIBS)
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(MALLOC) $(LDLIBS)
-
-$(BIN)/anna-cli: $(OBJ)/client/cli_main.o $(ALL_LIBS)
-	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(MALLOC) $(LDLIBS)
-
-$(BIN)/anna-bench: $(OBJ)/bench/kvs_bench.o $(ALL_LIBS)
-	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(MALLOC) $(LDLIBS)
+	$(CC) $(LDFLAGS) $(RDYNAMIC_$(1)) -o $$@ $$^ $(MALLOC) $(LDLIBS)
+endef
+$(foreach p,$(PROGRAM_NAMES),$(eval $(call PROG_RULE,$(p))))
 
 $(BUILD)/tests/%: $(OBJ)/tests/system/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)

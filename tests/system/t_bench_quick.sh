@@ -1,7 +1,12 @@
-# tests/system/t_bench_quick.sh: anna-bench --quick against a real node gives a result with
-# non-zero throughput and no errors; and when the node is frozen (kill -STOP) mid-run the
-# benchmark still ends on time, counting timeouts instead of hanging.
+# tests/system/t_bench_quick.sh: anna-bench passes its self-tests; --quick against a real node
+# gives a result with non-zero throughput and no errors; and when the node is frozen
+# (kill -STOP) mid-run the benchmark still ends on time, counting timeouts instead of hanging.
 . "$(dirname "$0")/lib.sh"
+
+# 0. The generator's own self-tests: histogram percentiles, message codec vs protobuf-c.
+timeout 60 "$T_BIN/anna-bench" --self-test >"$T_WORK/self-test.out" 2>&1 ||
+    { cat "$T_WORK/self-test.out"; fail "anna-bench --self-test"; }
+ok "anna-bench --self-test"
 
 start_anna node --threads 2
 R=$(routing_addr)
