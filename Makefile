@@ -132,3 +132,12 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# User functions: examples/*.c -> $(BUILD)/examples/*.so, built against executor/function.h.
+# A user builds their own the same way: cc -shared -fPIC -I<repo> f.c -o f.so
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%.so,$(EXAMPLE_SRCS))
+$(BUILD)/examples/%.so: examples/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra $(WERROR) -I. -shared -fPIC $< -o $@
+build-all: $(EXAMPLES)
