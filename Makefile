@@ -28,7 +28,7 @@ OBJ := $(BUILD)/obj
 BIN := $(BUILD)/bin
 
 # Libraries in link order (a library may use those after it).
-MODULES := client scheduler executor cache anna proto lattices common
+MODULES := scheduler executor cache client anna proto lattices common
 # Every .c in a module folder except programs (main.c, *_main.c) goes into lib<module>.a.
 mod_srcs = $(filter-out $(1)/main.c $(wildcard $(1)/*_main.c),$(wildcard $(1)/*.c))
 LIB = $(BUILD)/lib$(1).a

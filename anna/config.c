@@ -17,7 +17,7 @@
 #define S_MAX_OFFSET (65535 - ANNA_PORT_ROUTING)
 #define S_MAX_VALUE_LIMIT ((int64_t)1 << 30)
 
-typedef enum { S_IP, S_INT, S_SIZE, S_FILE, S_FLAG } s_type_t;
+typedef enum { S_IP, S_INT, S_SIZE, S_FILE, S_FLAG, S_TEXT } s_type_t;
 
 typedef struct {
     const char *name;           //  long flag without "--", and config file key
@@ -36,6 +36,12 @@ static const s_option_t s_options[] = {
     {"gossip-ms", S_INT, "MS", "period of replica gossip in milliseconds"},
     {"max-value-bytes", S_SIZE, "N", "largest value (PUT payload or merged value); K/M/G suffixes"},
     {"vnodes", S_INT, "N", "virtual points per thread on the hash ring"},
+    {"max-subscriptions", S_INT, "N", "push subscriptions (key, cache) the node keeps at most"},
+    {"resp", S_FLAG, NULL, "serve the Redis protocol (RESP2) on port 6379 + port-offset"},
+    {"resp-port", S_INT, "P", "serve the Redis protocol on port P exactly (0: off unless --resp)"},
+    {"resp-password", S_TEXT, "PW", "Redis clients must AUTH with PW (better in a config file)"},
+    {"resp-max-clients", S_INT, "N", "Redis protocol connections served at once"},
+    {"resp-threads", S_INT, "N", "Redis protocol I/O threads (0: one per worker thread)"},
     {"help", S_FLAG, NULL, "print this help and exit"},
     {"version", S_FLAG, NULL, "print the version and exit"},
 };
@@ -64,6 +70,8 @@ void anna_config_defaults(anna_config_t *self)
     self->gossip_ms = 100;
     self->max_value_bytes = 64 << 20;
     self->vnodes = 200;
+    self->max_subscriptions = 1 << 20;
+    self->resp_max_clients = 10000;
 }
 
 static const s_option_t *s_option_find(const char *name, size_t len)
@@ -129,6 +137,14 @@ int anna_config_set(anna_config_t *self, const char *name, const char *value, ch
         snprintf(dst, sizeof self->bind, "%s", value);
         return 0;
     }
+    if (opt->type == S_TEXT) {
+        //  The only text option is the RESP password.
+        if (strlen(value) >= sizeof self->resp_password)
+            return s_fail(err, errlen, "%s: longer than %zu bytes", name,
+                          sizeof self->resp_password - 1);
+        snprintf(self->resp_password, sizeof self->resp_password, "%s", value);
+        return 0;
+    }
     int64_t v;
     if (opt->type == S_SIZE) {
         if (!s_parse_size(value, &v))
@@ -148,6 +164,14 @@ int anna_config_set(anna_config_t *self, const char *name, const char *value, ch
         self->gossip_ms = (int)v;
     else if (!strcmp(name, "vnodes"))
         self->vnodes = (int)v;
+    else if (!strcmp(name, "max-subscriptions"))
+        self->max_subscriptions = (int)v;
+    else if (!strcmp(name, "resp-port"))
+        self->resp_port = (int)v;
+    else if (!strcmp(name, "resp-max-clients"))
+        self->resp_max_clients = (int)v;
+    else if (!strcmp(name, "resp-threads"))
+        self->resp_threads = (int)v;
     else
         assert(false && "option in the table without a field");
     return 0;
@@ -259,6 +283,8 @@ int anna_config_parse_args(anna_config_t *self, int argc, char **argv, char *err
         if (opt->type == S_FLAG) {
             if (!strcmp(opt->name, "help"))
                 self->help = true;
+            else if (!strcmp(opt->name, "resp"))
+                self->resp = true;
             else
                 self->version = true;
         } else if (opt->type != S_FILE) {
@@ -289,6 +315,17 @@ int anna_config_validate(anna_config_t *self, char *err, size_t errlen)
                       S_MAX_VALUE_LIMIT, self->max_value_bytes);
     if (self->vnodes < 1 || self->vnodes > 10000)
         return s_fail(err, errlen, "vnodes must be 1..10000 (got %d)", self->vnodes);
+    if (self->max_subscriptions < 0 || self->max_subscriptions > 1 << 28)
+        return s_fail(err, errlen, "max-subscriptions must be 0..%d (got %d)", 1 << 28,
+                      self->max_subscriptions);
+    if (self->resp_port < 0 || self->resp_port > 65535)
+        return s_fail(err, errlen, "resp-port must be 0..65535 (got %d)", self->resp_port);
+    if (self->resp_max_clients < 1 || self->resp_max_clients > 1000000)
+        return s_fail(err, errlen, "resp-max-clients must be 1..1000000 (got %d)",
+                      self->resp_max_clients);
+    if (self->resp_threads < 0 || self->resp_threads > ANNA_MAX_THREADS)
+        return s_fail(err, errlen, "resp-threads must be 0..%d (got %d)", ANNA_MAX_THREADS,
+                      self->resp_threads);
     const char *pub = anna_config_public_ip(self);
     if (!strcmp(pub, "0.0.0.0"))
         return s_fail(err, errlen, "public-ip is required when bind is 0.0.0.0 (clients "
@@ -299,6 +336,13 @@ int anna_config_validate(anna_config_t *self, char *err, size_t errlen)
 const char *anna_config_public_ip(const anna_config_t *self)
 {
     return self->public_ip[0] ? self->public_ip : self->bind;
+}
+
+int anna_config_resp_port(const anna_config_t *self)
+{
+    return self->resp_port > 0 ? self->resp_port
+           : self->resp       ? ANNA_PORT_RESP + self->port_offset
+                              : 0;
 }
 
 void anna_config_usage(FILE *out)
@@ -326,6 +370,10 @@ void anna_config_usage(FILE *out)
             snprintf(dflt, sizeof dflt, " [%" PRId64 " = 64M]", def.max_value_bytes);
         else if (!strcmp(opt->name, "vnodes"))
             snprintf(dflt, sizeof dflt, " [%d]", def.vnodes);
+        else if (!strcmp(opt->name, "max-subscriptions"))
+            snprintf(dflt, sizeof dflt, " [%d]", def.max_subscriptions);
+        else if (!strcmp(opt->name, "resp-max-clients"))
+            snprintf(dflt, sizeof dflt, " [%d]", def.resp_max_clients);
         fprintf(out, "  %-24s %s%s\n", flag, opt->help, dflt);
     }
     fprintf(out, "\nSIGINT or SIGTERM stops the server; it prints per-thread counters and "
@@ -369,6 +417,13 @@ void anna_config_test(bool verbose)
     assert(!strcmp(anna_config_public_ip(&cfg), "10.1.2.3"));
     assert(s_parse(&cfg, err, sizeof err, 2, "--help") == 0 && cfg.help);
     assert(s_parse(&cfg, err, sizeof err, 2, "--version") == 0 && cfg.version);
+    //  RESP: off by default; --resp is 6379 + offset; --resp-port is exact.
+    assert(s_parse(&cfg, err, sizeof err, 1) == 0 && anna_config_resp_port(&cfg) == 0);
+    assert(s_parse(&cfg, err, sizeof err, 4, "--resp", "--port-offset", "100") == 0);
+    assert(anna_config_resp_port(&cfg) == ANNA_PORT_RESP + 100);
+    assert(s_parse(&cfg, err, sizeof err, 7, "--resp", "--port-offset", "100", "--resp-port",
+                   "7000", "--resp-password=pw") == 0);
+    assert(anna_config_resp_port(&cfg) == 7000 && !strcmp(cfg.resp_password, "pw"));
 
     //  Errors say what is wrong, in words a user can act on.
     struct {
@@ -394,6 +449,11 @@ void anna_config_test(bool verbose)
         {3, "--bind", "localhost", "bind: not an IPv4 address"},
         {3, "--bind", "0.0.0.0", "public-ip is required"},
         {3, "--vnodes", "0", "vnodes must be"},
+        {3, "--max-subscriptions", "-1", "max-subscriptions must be 0.."},
+        {3, "--resp-port", "65536", "resp-port must be 0..65535"},
+        {3, "--resp-max-clients", "0", "resp-max-clients must be 1..1000000"},
+        {3, "--resp-threads", "51", "resp-threads must be 0..50"},
+        {2, "--resp=1", NULL, "option --resp takes no value"},
         {2, "--help=yes", NULL, "option --help takes no value"},
         {2, "stray", NULL, "unexpected argument 'stray'"},
         {3, "--config", "/nonexistent/anna.conf", "cannot open config file"},

@@ -16,6 +16,8 @@
 #define ANNA_PORT_GOSSIP 6250
 #define ANNA_PORT_ROUTING 6450
 #define ANNA_MAX_THREADS 50
+//  The RESP front end's default port (Redis's), plus the port offset, with --resp.
+#define ANNA_PORT_RESP 6379
 
 #define ANNA_VERSION "0.1.0"
 
@@ -28,6 +30,13 @@ typedef struct {
     int gossip_ms;              //  gossip period
     int64_t max_value_bytes;    //  largest value a PUT may carry or a key may grow to
     int vnodes;                 //  virtual points per thread on the ring
+    int max_subscriptions;      //  push subscriptions of the node, shared among its threads
+    //  RESP (Redis protocol) front end, anna/resp.h: off unless resp or resp_port is set.
+    bool resp;                  //  --resp: serve RESP on ANNA_PORT_RESP + port_offset
+    int resp_port;              //  --resp-port: serve RESP on exactly this port; 0 = see resp
+    char resp_password[256];    //  --resp-password: clients must AUTH with it; "" = no AUTH
+    int resp_max_clients;       //  --resp-max-clients: RESP connections of the node at once
+    int resp_threads;           //  --resp-threads: RESP I/O threads; 0 = one per worker thread
     bool help;                  //  --help given: print usage, exit 0
     bool version;               //  --version given
 } anna_config_t;
@@ -50,6 +59,10 @@ int anna_config_set(anna_config_t *self, const char *name, const char *value, ch
 int anna_config_validate(anna_config_t *self, char *err, size_t errlen);
 //  The advertised IP (public_ip, or bind when unset). Borrowed from self.
 const char *anna_config_public_ip(const anna_config_t *self);
+
+//  The TCP port the RESP front end listens on (resp_port, else ANNA_PORT_RESP + port_offset
+//  with resp), or 0 when it is off.
+int anna_config_resp_port(const anna_config_t *self);
 
 //  Writes the usage text with the defaults to out.
 void anna_config_usage(FILE *out);

@@ -60,12 +60,16 @@ int main(int argc, char **argv)
     char keys[32], gossip[32];
     s_port_range(keys, sizeof keys, ANNA_PORT_KEYS + config.port_offset, config.threads);
     s_port_range(gossip, sizeof gossip, ANNA_PORT_GOSSIP + config.port_offset, config.threads);
+    char resp[96] = "";
+    if (anna_config_resp_port(&config) > 0)
+        snprintf(resp, sizeof resp, ", resp tcp://%s:%d", config.bind,
+                 anna_config_resp_port(&config));
     fprintf(stderr,
             "anna-server ready: %d thread%s, keys tcp://%s:%s, gossip tcp://%s:%s, routing "
-            "tcp://%s:%d, replication %d, advertised as %s\n",
+            "tcp://%s:%d%s, replication %d, advertised as %s\n",
             config.threads, config.threads == 1 ? "" : "s", config.bind, keys, config.bind,
-            gossip, config.bind, ANNA_PORT_ROUTING + config.port_offset, config.replication,
-            anna_config_public_ip(&config));
+            gossip, config.bind, ANNA_PORT_ROUTING + config.port_offset, resp,
+            config.replication, anna_config_public_ip(&config));
     fflush(stderr);
 
     int sig = 0;

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <zmq.h>
 
+#include "anna/resp.h"
 #include "anna/routing.h"
 #include "anna/worker.h"
 #include "common/alloc.h"
@@ -24,6 +25,7 @@ struct _anna_server_t {
     void *ctx;                  //  ZeroMQ context of every actor
     anna_routing_t *routing;
     anna_worker_t **workers;    //  config.threads entries
+    anna_resp_t *resp;          //  RESP front end; NULL when off
     bool stopped;
 };
 
@@ -82,6 +84,10 @@ anna_server_t *anna_server_new(const anna_config_t *config, char *err, size_t er
         self->routing = anna_routing_new(self->ctx, config, replies, err, errlen);
         complete = self->routing != NULL;
     }
+    if (complete && anna_config_resp_port(config) > 0) {
+        self->resp = anna_resp_new(self->ctx, config, err, errlen);
+        complete = self->resp != NULL;
+    }
     for (int t = 0; complete && t < threads; t++) {
         int rc = anna_worker_start(self->workers[t]);
         if (rc) {
@@ -93,6 +99,13 @@ anna_server_t *anna_server_new(const anna_config_t *config, char *err, size_t er
         int rc = anna_routing_start(self->routing);
         if (rc) {
             snprintf(err, errlen, "cannot start routing thread: %s", strerror(-rc));
+            complete = false;
+        }
+    }
+    if (complete && self->resp) {
+        int rc = anna_resp_start(self->resp);
+        if (rc) {
+            snprintf(err, errlen, "cannot start RESP threads: %s", strerror(-rc));
             complete = false;
         }
     }
@@ -108,6 +121,10 @@ void anna_server_stop(anna_server_t *self)
     assert(self);
     if (self->stopped)
         return;
+    //  The RESP threads first: they close their connections and stop sending to workers
+    //  that are about to go.
+    if (self->resp)
+        anna_resp_stop(self->resp);
     zmq_ctx_shutdown(self->ctx);
     if (self->routing)
         anna_routing_join(self->routing);
@@ -129,6 +146,8 @@ void anna_server_report(anna_server_t *self, FILE *out)
         anna_worker_stats_format(&stats, (uint32_t)t, false, line, sizeof line);
         fprintf(out, "anna-server %s\n", line);
     }
+    if (self->resp)
+        anna_resp_report(self->resp, out);
     if (self->routing) {
         anna_routing_stats_t rs;
         anna_routing_stats(self->routing, &rs);
@@ -150,6 +169,7 @@ void anna_server_destroy(anna_server_t **self_p)
     anna_server_stop(self);
     //  Actors that never started still hold their sockets: destroy closes them, and only
     //  then can the context terminate.
+    anna_resp_destroy(&self->resp);
     anna_routing_destroy(&self->routing);
     for (int t = 0; t < self->config.threads; t++)
         anna_worker_destroy(&self->workers[t]);

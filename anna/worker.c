@@ -1,6 +1,7 @@
 //  anna/worker.c: the worker actor. One loop: poll the key and gossip ports with a timeout
 //  that is the time to the next gossip (none when nothing changed, so an idle server sleeps),
-//  drain a batch from each ready socket, gossip when due (Redis beforeSleep style).
+//  drain a batch from each ready socket, push changed subscribed keys, gossip when due (Redis
+//  beforeSleep style).
 //  Every message is unpacked into a per-message arena and answered before the next one; the
 //  only per-request allocations are the values themselves (decoded PUT payloads, encoded
 //  GET payloads) and the outgoing frame.
@@ -21,6 +22,7 @@
 #include "anna/placement.h"
 #include "anna/pushcache.h"
 #include "anna/store.h"
+#include "anna/subs.h"
 #include "common/alloc.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -34,6 +36,11 @@
 //  bounded memory, and below the receiver's size limit (max-value-bytes + 1 MiB).
 #define S_GOSSIP_FLUSH_BYTES (1 << 20)
 #define S_GOSSIP_MAX_KEYS (1 << 16)
+//  Update messages to subscribers are bounded the same way, and are below the limit of a
+//  receiver that accepts what we accept.
+#define S_PUSH_FLUSH_BYTES S_GOSSIP_FLUSH_BYTES
+//  Update messages queued per subscriber before pushes to it are dropped.
+#define S_PUSH_HWM 1000
 //  Slack above max-value-bytes for the rest of a message (keys, tags, other tuples).
 #define S_MSG_SLACK (1 << 20)
 //  Longest key quoted in an error message.
@@ -78,6 +85,19 @@ struct _anna_worker_t {
     size_t gossip_payloads_cap;
     size_t gossip_batched_bytes;
     int64_t next_gossip_ms;     //  monotonic deadline of the next gossip round
+    anna_subs_t *subs;          //  push subscriptions of our keys
+    anna_pushcache_t *pushes;   //  PUSH sockets to subscribers' update addresses
+    s_batch_t *push_batches;    //  update tuples batched per subscriber id
+    size_t push_batches_cap;
+    uint32_t *push_active;      //  subscriber ids whose batch is not empty
+    size_t npush_active;
+    cb_bytes_t *push_payloads;  //  encoded values referenced by the batches
+    size_t npush_payloads;
+    size_t push_payloads_cap;
+    size_t push_batched_bytes;
+    uint32_t *push_dead;        //  subscribers found dead during a push, dropped after it
+    size_t npush_dead;
+    size_t push_dead_cap;
     long long log_last;         //  rate limit of peer-driven logs (per thread: no sharing)
     pthread_t tid;
     bool started;
@@ -104,6 +124,10 @@ static const s_counter_t s_counters[] = {
     S_COUNTER(gossip_sent),     S_COUNTER(gossip_keys_sent),
     S_COUNTER(gossip_failed),   S_COUNTER(gossip_received),
     S_COUNTER(gossip_keys_received), S_COUNTER(gossip_rejected),
+    S_COUNTER(subscribes),      S_COUNTER(unsubscribes),
+    S_COUNTER(subs_refused),    S_COUNTER(pushes),
+    S_COUNTER(push_keys),       S_COUNTER(push_dropped),
+    S_COUNTER(subs_dropped),    S_COUNTER(subscriptions),
     S_COUNTER(keys),            S_COUNTER(bytes),
 };
 
@@ -186,6 +210,7 @@ static void s_close_sockets(anna_worker_t *self)
                 self->peers[t] = NULL;
             }
     anna_pushcache_destroy(&self->replies);
+    anna_pushcache_destroy(&self->pushes);
 }
 
 anna_worker_t *anna_worker_new(void *ctx, const anna_config_t *config, uint32_t thread,
@@ -230,7 +255,21 @@ anna_worker_t *anna_worker_new(void *ctx, const anna_config_t *config, uint32_t 
         }
     //  A small linger: a reply just queued to a live client still leaves when its socket
     //  is evicted, and a dead client's queue does not hold shutdown for long.
+    //  Subscribers (one cache per node) get sockets of their own, so that a crowd of
+    //  clients cannot evict them, out of the same budget.
+    size_t push_sockets = 1;
+    if (reply_sockets >= 4) {
+        push_sockets = reply_sockets / 8 < 2 ? 2 : reply_sockets / 8;
+        reply_sockets -= push_sockets;
+    }
     self->replies = anna_pushcache_new(ctx, reply_sockets, 1000, 100);
+    self->pushes = anna_pushcache_new(ctx, push_sockets, S_PUSH_HWM, 100);
+    //  The node's bound is shared evenly: keys, and so subscriptions, spread evenly over
+    //  the threads.
+    size_t max_subs = config->max_subscriptions <= 0 ? 0
+                      : ((size_t)config->max_subscriptions + (size_t)config->threads - 1) /
+                            (size_t)config->threads;
+    self->subs = anna_subs_new(max_subs, ANNA_SUBS_MAX_PER_KEY);
     self->store = anna_store_new(1024);
     self->placement = anna_placement_new((uint32_t)config->threads,
                                          (uint32_t)config->replication, (uint32_t)config->vnodes);
@@ -262,6 +301,13 @@ void anna_worker_destroy(anna_worker_t **self_p)
             cb_free(self->batches[t].tuples);
     cb_free(self->batches);
     cb_free(self->gossip_payloads);
+    anna_subs_destroy(&self->subs);
+    for (size_t i = 0; i < self->push_batches_cap; i++)
+        cb_free(self->push_batches[i].tuples);
+    cb_free(self->push_batches);
+    cb_free(self->push_active);
+    cb_free(self->push_payloads);
+    cb_free(self->push_dead);
     cb_free(self);
     *self_p = NULL;
 }
@@ -272,6 +318,7 @@ void anna_worker_stats(const anna_worker_t *self, anna_worker_stats_t *out)
     *out = self->stats;
     out->keys = self->store ? anna_store_count(self->store) : 0;
     out->bytes = self->store ? anna_store_bytes(self->store) : 0;
+    out->subscriptions = self->subs ? anna_subs_count(self->subs) : 0;
 }
 
 //  ---- replies ------------------------------------------------------------------------------
@@ -343,7 +390,8 @@ static void s_get_stats(anna_worker_t *self, KeyTuple *out)
     anna_worker_stats_t snapshot = self->stats;
     snapshot.keys = anna_store_count(self->store);
     snapshot.bytes = anna_store_bytes(self->store);
-    char json[1024];
+    snapshot.subscriptions = anna_subs_count(self->subs);
+    char json[2048];
     size_t len = anna_worker_stats_format(&snapshot, self->thread, true, json, sizeof json);
     lat_t value;
     lat_init(&value, LAT_LWW);
@@ -457,14 +505,64 @@ static void s_put(anna_worker_t *self, const KeyTuple *in, KeyTuple *out)
             return;
         }
         anna_store_replace(self->store, key, &merged, flags);
+        anna_subs_touch(self->subs, key);
         return;
     }
     rc = anna_store_merge_move(self->store, key, &value, flags);
     assert(rc >= 0);            //  kind checked above
+    if (rc == 1)
+        anna_subs_touch(self->subs, key);
 }
 
-static void s_handle_tuple(anna_worker_t *self, RequestType type, const KeyTuple *in,
+//  Our extension: the subscribe / unsubscribe flags of a GET tuple for a key we own.
+//  Subscribing happens before the read, so the value answered and the pushes that follow
+//  it miss no change. Returns false (with the tuple's error set) if the subscription is
+//  refused; the GET is then not answered with a value.
+static bool s_subscription(anna_worker_t *self, const KeyTuple *in, const char *update_address,
                            KeyTuple *out)
+{
+    const char *key = in->key;
+    bool valid = update_address && update_address[0] &&
+                 anna_pushcache_address_ok(update_address);
+    if (in->unsubscribe && valid && anna_subs_remove(self->subs, key, update_address))
+        self->stats.unsubscribes++;
+    if (!in->subscribe)
+        return true;
+    if (!valid) {
+        self->stats.subs_refused++;
+        s_tuple_error(self, out, ANNA_ERROR__BAD_REQUEST,
+                      anna_arena_printf(self->arena,
+                                        "subscribe needs an update_address (tcp://IP:port or "
+                                        "ipc://path), got '%.*s'",
+                                        s_quote_len(update_address ? update_address : ""),
+                                        update_address ? update_address : ""));
+        return false;
+    }
+    int rc = anna_subs_add(self->subs, key, update_address, cb_clock_mono_ms());
+    if (rc >= 0) {
+        self->stats.subscribes++;
+        return true;
+    }
+    //  TOO_LARGE, the "refused input" error: the subscriber should read without caching.
+    self->stats.subs_refused++;
+    s_tuple_error(self, out, ANNA_ERROR__TOO_LARGE,
+                  rc == -EMLINK
+                      ? anna_arena_printf(self->arena,
+                                          "key %.*s has %d subscribers, the most it may have",
+                                          s_quote_len(key), key, ANNA_SUBS_MAX_PER_KEY)
+                      : anna_arena_printf(self->arena,
+                                          "cannot subscribe to key %.*s: thread %" PRIu32
+                                          " holds %zu subscriptions, its share of "
+                                          "--max-subscriptions",
+                                          s_quote_len(key), key, self->thread,
+                                          anna_subs_count(self->subs)));
+    return false;
+}
+
+//  update_address: the request's (NULL if none). answer: the request has a response
+//  address; without one, a GET only changes subscriptions (no one reads the value).
+static void s_handle_tuple(anna_worker_t *self, RequestType type, const KeyTuple *in,
+                           const char *update_address, bool answer, KeyTuple *out)
 {
     const char *key = in->key ? in->key : "";
     out->key = (char *)key;
@@ -501,11 +599,17 @@ static void s_handle_tuple(anna_worker_t *self, RequestType type, const KeyTuple
         s_tuple_error(self, out, ANNA_ERROR__WRONG_THREAD, "");
         return;
     }
-    if (kind == ANNA_KEY_STATS)
-        s_get_stats(self, out);
-    else if (type == REQUEST_TYPE__GET)
-        s_get(self, key, out);
-    else
+    if (kind == ANNA_KEY_STATS) {
+        if (answer)
+            s_get_stats(self, out);
+    } else if (type == REQUEST_TYPE__GET) {
+        //  Only data keys change, so only they can be subscribed to.
+        if (kind == ANNA_KEY_DATA && (in->subscribe || in->unsubscribe) &&
+            !s_subscription(self, in, update_address, out))
+            return;
+        if (answer)
+            s_get(self, key, out);
+    } else
         s_put(self, in, out);
 }
 
@@ -662,9 +766,11 @@ static void s_handle_request(anna_worker_t *self, const uint8_t *data, size_t si
     resp.tuples = self->reply.ptrs;
     resp.n_tuples = req->n_tuples;
     resp.response_id = req->request_id;
+    bool answer = req->response_address && req->response_address[0];
     if (req->type == REQUEST_TYPE__GET || req->type == REQUEST_TYPE__PUT) {
         for (size_t i = 0; i < req->n_tuples; i++)
-            s_handle_tuple(self, req->type, req->tuples[i], &out[i]);
+            s_handle_tuple(self, req->type, req->tuples[i], req->update_address, answer,
+                           &out[i]);
     } else {
         const char *msg = anna_arena_printf(self->arena, "request type %d is not GET or PUT",
                                             (int)req->type);
@@ -678,7 +784,7 @@ static void s_handle_request(anna_worker_t *self, const uint8_t *data, size_t si
         }
     }
     //  No response address: PUTs are merged, nothing is sent (fire and forget).
-    if (req->response_address && req->response_address[0])
+    if (answer)
         s_send_reply(self, req->response_address, &resp);
     s_reply_release(self);
 }
@@ -814,7 +920,10 @@ static void s_handle_gossip(anna_worker_t *self, const uint8_t *data, size_t siz
             self->stats.gossip_rejected++;
             continue;
         }
-        if (anna_store_merge_move(self->store, key, &value, 0) < 0) {
+        int rc = anna_store_merge_move(self->store, key, &value, 0);
+        if (rc == 1)
+            anna_subs_touch(self->subs, key);
+        if (rc < 0) {
             self->stats.gossip_rejected++;
             if (cb_log_ratelimit(&self->log_last))
                 cb_warn("thread %" PRIu32 ": gossip for key %.*s has another lattice kind "
@@ -824,6 +933,129 @@ static void s_handle_gossip(anna_worker_t *self, const uint8_t *data, size_t siz
         }
         self->stats.gossip_keys_received++;
     }
+}
+
+//  ---- pushes to subscribers ----------------------------------------------------------------
+
+static void s_push_flush(anna_worker_t *self)
+{
+    int64_t now = cb_clock_mono_ms();
+    for (size_t a = 0; a < self->npush_active; a++) {
+        uint32_t id = self->push_active[a];
+        s_batch_t *batch = &self->push_batches[id];
+        KeyTuple **ptrs = anna_arena_alloc(self->arena, batch->len * sizeof *ptrs);
+        for (size_t i = 0; i < batch->len; i++)
+            ptrs[i] = &batch->tuples[i];
+        //  The same message as replica gossip: a PUT without response address.
+        KeyRequest req = KEY_REQUEST__INIT;
+        req.type = REQUEST_TYPE__PUT;
+        req.tuples = ptrs;
+        req.n_tuples = batch->len;
+        zmq_msg_t msg;
+        zmq_msg_init_size(&msg, key_request__get_packed_size(&req));
+        key_request__pack(&req, zmq_msg_data(&msg));
+        const char *address = anna_subs_address(self->subs, id);
+        int rc = anna_pushcache_send(self->pushes, address, &msg);
+        if (rc == 0) {
+            self->stats.pushes++;
+            self->stats.push_keys += batch->len;
+        } else {
+            //  Not retried: a later change pushes the key's full value again, and a
+            //  subscriber that keeps failing is dropped below.
+            self->stats.push_dropped++;
+            if (rc != -ETERM && cb_log_ratelimit(&self->log_last))
+                cb_warn("thread %" PRIu32 ": update of %zu keys to %.*s dropped: %s",
+                        self->thread, batch->len, s_quote_len(address), address,
+                        cb_strerror(rc));
+        }
+        if (anna_subs_result(self->subs, id, rc == 0, now)) {
+            if (self->npush_dead == self->push_dead_cap) {
+                self->push_dead_cap = self->push_dead_cap ? 2 * self->push_dead_cap : 8;
+                self->push_dead = cb_realloc(self->push_dead,
+                                             self->push_dead_cap * sizeof *self->push_dead);
+            }
+            self->push_dead[self->npush_dead++] = id;
+        }
+        batch->len = 0;
+    }
+    self->npush_active = 0;
+    for (size_t i = 0; i < self->npush_payloads; i++)
+        cb_bytes_fini(&self->push_payloads[i]);
+    self->npush_payloads = 0;
+    self->push_batched_bytes = 0;
+    anna_arena_reset(self->arena);
+}
+
+//  Visitor of the subscriptions' change set: the key's full value, encoded once, joins the
+//  batch of each of its subscribers.
+static void s_push_key(void *arg, const char *key, const uint32_t *ids, size_t n)
+{
+    anna_worker_t *self = arg;
+    const lat_t *value = anna_store_get(self->store, key);
+    if (!value)
+        return;
+    cb_bytes_t encoded = {0};
+    int rc = wire_encode(value, &encoded);
+    assert(rc == 0);
+    (void)rc;
+    size_t klen = strlen(key);
+    if (self->push_batched_bytes > 0 &&
+        self->push_batched_bytes + encoded.len + klen > S_PUSH_FLUSH_BYTES)
+        s_push_flush(self);
+    if (self->npush_payloads == self->push_payloads_cap) {
+        self->push_payloads_cap = self->push_payloads_cap ? 2 * self->push_payloads_cap : 64;
+        self->push_payloads = cb_realloc(self->push_payloads,
+                                         self->push_payloads_cap * sizeof(cb_bytes_t));
+    }
+    cb_bytes_t *payload = &self->push_payloads[self->npush_payloads++];
+    *payload = encoded;
+    static const KeyTuple init = KEY_TUPLE__INIT;
+    for (size_t i = 0; i < n; i++) {
+        s_batch_t *batch = &self->push_batches[ids[i]];
+        if (batch->len == 0) {
+            //  At most one entry per subscriber id, and ids are below the id limit.
+            self->push_active[self->npush_active++] = ids[i];
+        }
+        if (batch->len == batch->cap) {
+            batch->cap = batch->cap ? 2 * batch->cap : 16;
+            batch->tuples = cb_realloc(batch->tuples, batch->cap * sizeof *batch->tuples);
+        }
+        KeyTuple *tuple = &batch->tuples[batch->len++];
+        *tuple = init;
+        tuple->key = (char *)key;       //  the subscriptions' copy: kept until after the push
+        tuple->lattice_type = (LatticeType)value->kind;
+        tuple->payload.data = payload->data;
+        tuple->payload.len = payload->len;
+    }
+    self->push_batched_bytes += payload->len + klen;
+}
+
+//  Pushes the value of every subscribed key changed since the last push, one message per
+//  subscriber (or per S_PUSH_FLUSH_BYTES), then drops the subscribers found dead.
+static void s_push(anna_worker_t *self)
+{
+    size_t limit = anna_subs_id_limit(self->subs);
+    if (limit > self->push_batches_cap) {
+        self->push_batches = cb_realloc(self->push_batches, limit * sizeof *self->push_batches);
+        memset(self->push_batches + self->push_batches_cap, 0,
+               (limit - self->push_batches_cap) * sizeof *self->push_batches);
+        self->push_active = cb_realloc(self->push_active, limit * sizeof *self->push_active);
+        self->push_batches_cap = limit;
+    }
+    anna_subs_drain(self->subs, s_push_key, self);
+    s_push_flush(self);
+    for (size_t i = 0; i < self->npush_dead; i++) {
+        uint32_t id = self->push_dead[i];
+        const char *address = anna_subs_address(self->subs, id);
+        if (!address)
+            continue;           //  listed twice (two flushes in one push), dropped already
+        if (cb_log_ratelimit(&self->log_last))
+            cb_warn("thread %" PRIu32 ": subscriber %.*s is not taking updates; dropping its "
+                    "subscriptions",
+                    self->thread, s_quote_len(address), address);
+        self->stats.subs_dropped += anna_subs_drop(self->subs, id);
+    }
+    self->npush_dead = 0;
 }
 
 //  ---- the actor loop -----------------------------------------------------------------------
@@ -887,6 +1119,8 @@ static void *s_run(void *arg)
             s_drain(self, self->keys, false);
         if (items[1].revents & ZMQ_POLLIN)
             s_drain(self, self->gossip, true);
+        if (anna_subs_changed(self->subs) > 0)
+            s_push(self);
         if (anna_store_marked(self->store) > 0) {
             int64_t now = cb_clock_mono_ms();
             if (now >= self->next_gossip_ms) {

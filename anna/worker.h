@@ -2,6 +2,8 @@
 //  (an anna_store_t) and its sockets; threads share nothing and talk only by messages.
 //  Answers KeyRequests on port 6200+offset+t, merges replica gossip on 6250+offset+t and
 //  gossips its changed keys to the other owners every gossip period (Anna §2.6, §2.7).
+//  Pushes the new value of every changed key to its subscribers (caches) once per loop
+//  iteration (our extension, docs/protocol.md).
 //  Created and bound by the server's thread, then run by its own thread until the ZeroMQ
 //  context is shut down. Never blocks on a peer and never trusts a byte from the network.
 //  SPDX-License-Identifier: Apache-2.0
@@ -38,6 +40,14 @@ typedef struct {
     uint64_t gossip_received;   //  gossip messages received
     uint64_t gossip_keys_received;  //  key states merged from gossip
     uint64_t gossip_rejected;   //  gossip key states dropped: not ours, kind mismatch, invalid
+    uint64_t subscribes;        //  GET tuples that subscribed (or were subscribed already)
+    uint64_t unsubscribes;      //  GET tuples that removed a subscription
+    uint64_t subs_refused;      //  subscriptions refused: no valid update address, bounds
+    uint64_t pushes;            //  update messages pushed to subscribers
+    uint64_t push_keys;         //  key values in them
+    uint64_t push_dropped;      //  update messages dropped (subscriber's queue full)
+    uint64_t subs_dropped;      //  subscriptions removed because their subscriber was dead
+    uint64_t subscriptions;     //  subscriptions held (at the time of the snapshot)
     uint64_t keys;              //  keys stored (at the time of the snapshot)
     uint64_t bytes;             //  approximate bytes stored (idem)
 } anna_worker_stats_t;
@@ -47,7 +57,8 @@ typedef struct _anna_worker_t anna_worker_t;
 //  Worker `thread` of a node configured by config (copied). Creates and binds its sockets
 //  in the calling thread so that a port in use is reported here: returns NULL and writes
 //  "cannot bind tcp://...: Address already in use" to err. ctx is borrowed and must outlive
-//  the worker. reply_sockets bounds the cache of sockets to clients. Caller owns result.
+//  the worker. reply_sockets bounds the sockets to clients and subscribers (an eighth, at
+//  least 2, for subscribers). Caller owns result.
 anna_worker_t *anna_worker_new(void *ctx, const anna_config_t *config, uint32_t thread,
                                size_t reply_sockets, char *err, size_t errlen);
 //  Starts the thread, which takes over the sockets. Returns 0 or a negative errno.

@@ -266,3 +266,57 @@ done
 echo
 cat "$OUT/kvs.md"
 [ "$errors_total" = 0 ] || exit 1
+
+# ---- FaaS: the composition benchmark (cb-bench) ---------------------------------------------
+# A private cluster (cb up: one KVS node, a scheduler, one cache, three executors) on its own
+# port offset (BENCH_FAAS_OFFSET, default 24000) and run dir; registers incr, square and
+# incr_square, the DAG bench_dag = incr -> square, and runs cb-bench: square(incr(3)) as the
+# DAG and as one function, 2000 calls each (--quick: 500), against the bare ZeroMQ round trip
+# in the same run. Table in $OUT/faas.md, rows in $OUT/faas.csv.
+FAAS_OFFSET=${BENCH_FAAS_OFFSET:-24000}
+FAAS_DIR="$OUT/cb"
+FAAS_CALLS=2000
+[ $QUICK = 1 ] && FAAS_CALLS=500
+faas_cleanup() {
+    [ -f "$FAAS_DIR/supervisor.pid" ] && timeout 30 "$BIN/cb" --dir "$FAAS_DIR" down >/dev/null 2>&1
+    cleanup
+}
+trap faas_cleanup EXIT
+for b in cb cb-bench cb-scheduler cb-executor cb-cache; do
+    [ -x "$BIN/$b" ] || die "$BIN/$b not built (run make first)"
+done
+for f in incr square incr_square; do
+    [ -f "$BUILD/examples/$f.so" ] || die "$BUILD/examples/$f.so not built (run make first)"
+done
+faas() { timeout 60 "$BIN/cb" --dir "$FAAS_DIR" "$@" >>"$OUT/faas-setup.log" 2>&1 ||
+    { cat "$OUT/faas-setup.log" >&2; die "cb $* failed"; }; }
+rm -f "$OUT/faas.md" "$OUT/faas.csv" "$OUT/faas-setup.log" "$OUT/cb-bench.log"
+echo
+echo "bench: FaaS cluster (cb up, port offset $FAAS_OFFSET, run dir $FAAS_DIR)"
+timeout 90 "$BIN/cb" up --dir "$FAAS_DIR" --port-offset "$FAAS_OFFSET" >>"$OUT/faas-setup.log" 2>&1 ||
+    { cat "$OUT/faas-setup.log" >&2; die "cb up failed (logs in $FAAS_DIR/logs)"; }
+faas register incr "$BUILD/examples/incr.so"
+faas register square "$BUILD/examples/square.so"
+faas register incr_square "$BUILD/examples/incr_square.so"
+faas dag create bench_dag incr square
+FAAS_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+timeout 600 "$BIN/cb-bench" --port-offset "$FAAS_OFFSET" -n "$FAAS_CALLS" --warmup 200 \
+    --csv "$OUT/faas.csv" >"$OUT/cb-bench.log" 2>&1 || { cat "$OUT/cb-bench.log" >&2; die "cb-bench failed"; }
+{
+    echo "# FaaS composition benchmark: square(incr(3))"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), \`make bench\`$([ $QUICK = 1 ] && echo ' (--quick)'),"
+    echo "$NCPU vCPU ($HOST_CPU), Linux $(uname -r). One local cluster (cb up: 1 KVS node,"
+    echo "1 scheduler, 1 cache, 3 executors), all on 127.0.0.1. cb-bench: closed loop, one call in"
+    echo "flight, $FAAS_CALLS calls per row in 4 rounds taking turns, after 200 warm-up calls."
+    echo "Latency in microseconds as the client sees it (the call returns with the result)."
+    echo
+    sed -n '/^| latency/,/^$/p' "$OUT/cb-bench.log"
+    grep '^errors of' "$OUT/cb-bench.log" || true
+    echo
+    echo "Targets (docs/benchmarks.md): DAG p50 < 200 us and p99 < 1 ms; one function p50 < 120 us."
+    echo "Load average at the start: $FAAS_LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+} >"$OUT/faas.md"
+timeout 30 "$BIN/cb" --dir "$FAAS_DIR" down >>"$OUT/faas-setup.log" 2>&1
+echo
+cat "$OUT/faas.md"

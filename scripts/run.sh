@@ -1,54 +1,45 @@
 #!/usr/bin/env bash
-# `make run`: starts a one-node KVS on 127.0.0.1 in the background (the local-mode ports of
-# the original Anna: key requests on 6200+thread, routing on 6450) and runs a short CLI
-# session against it. The node keeps running; `make stop` stops it.
+# `make run`: starts a local cluster with `cb up` (one KVS node, one scheduler, one cache,
+# three executors, all on 127.0.0.1, run dir .cb/), registers the example functions incr and
+# square, creates the DAG incr -> square, calls it with 3 and prints the result (16). The
+# cluster keeps running; `make stop` (cb down) stops it. A second `make run` first stops the
+# cluster the previous one left.
 set -eu
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-RUN="$ROOT/.run"
-mkdir -p "$RUN"
 cd "$ROOT"
+CB="$BUILD/bin/cb"
+export CB_DIR="$ROOT/.cb"
 
-if [ -f "$RUN/anna.pid" ] && kill -0 "$(cat "$RUN/anna.pid")" 2>/dev/null; then
-    echo "run: stopping the node a previous 'make run' left (pid $(cat "$RUN/anna.pid"))"
-    scripts/stop.sh
-fi
-
-"$BUILD/bin/anna-server" >"$RUN/anna.log" 2>&1 &
-echo $! >"$RUN/anna.pid"
-for _ in $(seq 100); do
-    grep -q ready "$RUN/anna.log" && break
-    if ! kill -0 "$(cat "$RUN/anna.pid")" 2>/dev/null; then
-        cat "$RUN/anna.log"; echo "run: anna-server failed to start (log above)"; exit 1
-    fi
-    sleep 0.1
+for f in "$CB" "$BUILD/examples/incr.so" "$BUILD/examples/square.so"; do
+    [ -e "$f" ] || { echo "run: $f is missing (make first)"; exit 1; }
 done
-grep -q ready "$RUN/anna.log" || { cat "$RUN/anna.log"; echo "run: anna-server not ready after 10 s"; exit 1; }
-grep ready "$RUN/anna.log"
+if [ -f "$CB_DIR/supervisor.pid" ]; then
+    echo "run: stopping the cluster a previous 'make run' left"
+    timeout 30 "$CB" down
+fi
+scripts/stop.sh --legacy-only >/dev/null    # a KVS node from an older 'make run'
 
-echo
-echo "== a short anna-cli session =="
-session='PUT greeting "hello, lattice"
-GET greeting
-PUT_SET fruits apple banana
-PUT_SET fruits cherry apple
-GET_SET fruits
-PUT_CAUSAL doc "first draft"
-GET_CAUSAL doc
-PUT_MAX visits 3
-PUT_MAX visits 7
-PUT_MAX visits 5
-GET visits
-PUT_SET greeting not-a-set
-GET missing-key'
-while IFS= read -r line; do
-    echo "anna> $line"
-    timeout 10 "$BUILD/bin/anna-cli" -c "$line" || true
-done <<<"$session"
+# Every step is shown as the command a user would type, then run under a time limit.
+step() {
+    echo "\$ cb $*"
+    timeout 60 "$CB" "$@"
+}
+step up
+step register incr "$BUILD/examples/incr.so"
+step register square "$BUILD/examples/square.so"
+step dag create pipeline incr square
+step call-dag pipeline --arg incr=3
+step call square 5
+step put greeting str:hello
+step get greeting
 
 cat <<EOM
 
-The node is still running (pid $(cat "$RUN/anna.pid"), log .run/anna.log).
-Try:   $BUILD/bin/anna-cli          (type HELP)
-Stop:  make stop
+The cluster is still running (run dir .cb/, logs in .cb/logs/). Try:
+  $CB status
+  $CB call incr 41
+  $CB call-dag pipeline --arg incr=7 --output-key result && $CB get result
+  $CB help
+Stop it: make stop   (or: $CB down)
 EOM

@@ -43,7 +43,7 @@ start_anna() {
     ANNA_PID=$!
     T_PIDS+=("$ANNA_PID")
     for _ in $(seq 100); do
-        grep -q "ready" "$log" 2>/dev/null && return 0
+        grep -q "anna-server ready" "$log" 2>/dev/null && return 0
         kill -0 "$ANNA_PID" 2>/dev/null || { cat "$log" >&2; fail "anna-server $name exited at start"; }
         sleep 0.1
     done

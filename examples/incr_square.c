@@ -1,0 +1,13 @@
+//  examples/incr_square.c: square(incr(x)) in one function: the benchmark's baseline for
+//  what the two-function DAG incr -> square costs beyond the arithmetic.
+#include "executor/function.h"
+
+const uint32_t cb_fn_abi_version = CB_FN_ABI_VERSION;
+
+int cb_fn_run(cb_fn_ctx_t *ctx, const cb_fn_value_t *args, size_t nargs, cb_fn_value_t *result)
+{
+    if (nargs != 1 || args[0].type != CB_FN_INT64)
+        return cb_fn_error(ctx, "incr_square takes one int");
+    int64_t y = args[0].i64 + 1;
+    return cb_fn_return_int(ctx, result, y * y);
+}
