@@ -702,7 +702,7 @@ static uint64_t s_json_u64(const char *json, size_t len, const char *field)
     return p ? strtoull(p + n, NULL, 10) : 0;
 }
 
-static void s_emit_info(s_loop_t *self, s_conn_t *conn, s_cmd_t *cmd, anna_resp_buf_t *out)
+static void s_emit_info(s_loop_t *self, const s_cmd_t *cmd, anna_resp_buf_t *out)
 {
     anna_resp_t *owner = self->owner;
     uint64_t keys = 0;
@@ -752,7 +752,6 @@ static void s_emit_info(s_loop_t *self, s_conn_t *conn, s_cmd_t *cmd, anna_resp_
         s_info_thread(&text, cmd->buf.data + cmd->spans[i].off, cmd->spans[i].len);
         anna_resp_buf_append(&text, "\r\n", 2);
     }
-    (void)conn;
     anna_resp_put_bulk(out, text.data, text.len);
     anna_resp_buf_fini(&text);
 }
@@ -783,7 +782,7 @@ static void s_emit(s_loop_t *self, s_conn_t *conn, s_cmd_t *cmd)
         break;
     case S_OP_INFO:
     case S_OP_DBSIZE:
-        s_emit_info(self, conn, cmd, out);
+        s_emit_info(self, cmd, out);
         break;
     default:
         anna_resp_buf_append(out, cmd->buf.data, cmd->buf.len);
@@ -1400,8 +1399,7 @@ static void s_hello_reply(s_conn_t *conn, anna_resp_buf_t *out)
     anna_resp_put_array(out, 0);
 }
 
-//  Commands answered without the workers. Returns false if the connection must close after
-//  this reply (QUIT).
+//  Commands answered without the workers (QUIT marks the connection closing).
 static void s_local(s_loop_t *self, s_conn_t *conn, const char *base,
                     const anna_resp_arg_t *args, size_t nargs)
 {
@@ -1796,7 +1794,6 @@ static bool s_read(s_loop_t *self, s_conn_t *conn)
             return false;
         }
     }
-    (void)self;
     return true;
 }
 

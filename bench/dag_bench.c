@@ -7,12 +7,13 @@
 //
 //    cb-bench [--scheduler ADDR] [--kvs ADDR] [--port-offset N] [-n CALLS] [--warmup N]
 //             [--rounds R] [--dag NAME] [--fn NAME] [--x X] [--no-future] [--no-dag]
-//             [--floor-only] [--csv FILE]
+//             [--sched] [--floor-only] [--csv FILE]
 //
 //  The cluster must hold the DAG (default "bench_dag": incr -> square) and the function
 //  (default "incr_square"); bench/run.sh registers them. Each kind of call runs in R rounds
 //  that take turns (floor, DAG, one-shot, DAG + future, floor, ...) so that a slow period of
-//  a shared machine falls on all of them. Every latency is kept (no histogram): percentiles
+//  a shared machine falls on all of them. With --sched, a fifth row: a request the scheduler
+//  answers itself (list DAGs, which it reads from the KVS). Every latency is kept (no histogram): percentiles
 //  are exact. Exit status: 0 when every call returned the right result, 1 when one did not,
 //  2 for bad options.
 //  SPDX-License-Identifier: Apache-2.0
@@ -242,7 +243,7 @@ static void s_floor_stop(s_floor_t *f)
 //  --------------------------------------------------------------------------------------
 //  Calls
 
-typedef enum { S_FLOOR, S_DAG, S_ONE_SHOT, S_FUTURE, S_KINDS } s_kind_t;
+typedef enum { S_FLOOR, S_SCHED, S_DAG, S_ONE_SHOT, S_FUTURE, S_KINDS } s_kind_t;
 
 typedef struct {
     cb_faas_t *faas;
@@ -262,6 +263,19 @@ static void s_once(s_bench_t *b, s_kind_t kind, s_series_t *s, bool record)
         int64_t us = s_floor_once(&b->floor);
         if (us < 0)
             s_error(s, "the echo child did not answer");
+        else if (record)
+            s_record(s, us);
+        return;
+    }
+    if (kind == S_SCHED) {
+        //  One request the scheduler answers itself: the cost of its hop.
+        cb_faas_names_t names;
+        int64_t t0 = cb_clock_mono_us();
+        int rc = cb_faas_list_dags(b->faas, &names);
+        int64_t us = cb_clock_mono_us() - t0;
+        cb_faas_names_fini(&names);
+        if (rc)
+            s_error(s, cb_faas_last_error(b->faas));
         else if (record)
             s_record(s, us);
         return;
@@ -323,7 +337,7 @@ static int s_usage(FILE *out, int status)
     fprintf(out,
             "usage: cb-bench [--scheduler ADDR] [--kvs ADDR] [--port-offset N] [-n CALLS]\n"
             "                [--warmup N] [--rounds R] [--dag NAME] [--fn NAME] [--x X]\n"
-            "                [--no-future] [--no-dag] [--floor-only] [--csv FILE]\n"
+            "                [--no-future] [--no-dag] [--sched] [--floor-only] [--csv FILE]\n"
             "\n"
             "The composition benchmark: square(incr(x)) as the DAG NAME (default bench_dag:\n"
             "incr -> square) and as the one function FN (default incr_square), CALLS calls each\n"
@@ -337,7 +351,7 @@ int main(int argc, char **argv)
 {
     const char *scheduler = NULL, *kvs = NULL, *csv = NULL;
     long offset = 0, n = 2000, warmup = 200, rounds = 4, x = 3;
-    bool future = true, floor_only = false, dag = true;
+    bool future = true, floor_only = false, dag = true, sched = false;
     s_bench_t b;
     memset(&b, 0, sizeof b);
     b.dag = "bench_dag";
@@ -350,6 +364,10 @@ int main(int argc, char **argv)
             return s_usage(stdout, 0);
         if (!strcmp(a, "--no-future")) {
             future = false;
+            continue;
+        }
+        if (!strcmp(a, "--sched")) {
+            sched = true;
             continue;
         }
         if (!strcmp(a, "--no-dag")) {
@@ -434,10 +452,12 @@ int main(int argc, char **argv)
     s_series_t series[S_KINDS];
     memset(series, 0, sizeof series);
     series[S_FLOOR].name = "zmq push/pull round trip (floor)";
+    series[S_SCHED].name = "list DAGs (scheduler, KVS read)";
     series[S_DAG].name = "DAG incr -> square";
     series[S_ONE_SHOT].name = "one function incr_square";
     series[S_FUTURE].name = "DAG -> output key -> future get";
-    bool run[S_KINDS] = {true, !floor_only && dag, !floor_only, !floor_only && dag && future};
+    bool run[S_KINDS] = {true, !floor_only && sched, !floor_only && dag, !floor_only,
+                         !floor_only && dag && future};
 
     //  Warm-up: loads and pins everything, fills caches, wakes the cores.
     for (int k = 0; k < S_KINDS; k++)

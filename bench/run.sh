@@ -269,11 +269,11 @@ cat "$OUT/kvs.md"
 
 # ---- FaaS: the composition benchmark (cb-bench) ---------------------------------------------
 # A private cluster (cb up: one KVS node, a scheduler, one cache, three executors) on its own
-# port offset (BENCH_FAAS_OFFSET, default 24000) and run dir; registers incr, square and
+# port offset (BENCH_FAAS_OFFSET, default 25500) and run dir; registers incr, square and
 # incr_square, the DAG bench_dag = incr -> square, and runs cb-bench: square(incr(3)) as the
 # DAG and as one function, 2000 calls each (--quick: 500), against the bare ZeroMQ round trip
 # in the same run. Table in $OUT/faas.md, rows in $OUT/faas.csv.
-FAAS_OFFSET=${BENCH_FAAS_OFFSET:-24000}
+FAAS_OFFSET=${BENCH_FAAS_OFFSET:-25500}
 FAAS_DIR="$OUT/cb"
 FAAS_CALLS=2000
 [ $QUICK = 1 ] && FAAS_CALLS=500

@@ -50,7 +50,7 @@
 #define S_SCHEDULER_PORT 5000
 #define S_REPORT_PORT 5007
 #define S_KVS_ROUTING_PORT 6450
-#define S_CACHE_PORT 5100       //  + 2 x node: routing, + 1: data (when ipc paths are too long)
+#define S_CACHE_PORT 5100       //  + 2 x node: routing, + 1: data
 #define S_MAX_NODES 16
 #define S_MAX_EXECUTORS 64
 #define S_UP_WAIT_S 30
@@ -817,19 +817,13 @@ static s_child_t *s_child_add(s_sup_t *sup, const char *name, const char *binary
     return c;
 }
 
-//  The cache of node i listens where its executors reach it: ipc in the run dir when the
-//  path fits a unix socket name, else tcp on the node's address.
+//  The cache of node i listens on the node's address, ports 5100 + 2i (routing) and
+//  5101 + 2i (data), plus the offset. tcp rather than ipc: with ipc sockets, lookups of a
+//  freshly forked runner were seen to go unanswered now and then (see docs/faas.md).
 static void s_cache_addresses(const s_sup_t *sup, int i, char *routing, char *data, size_t cap)
 {
-    char probe[PATH_MAX + 64];
-    snprintf(probe, sizeof probe, "%s/n%d-cache-routing.sock", sup->dir, i);
-    if (strlen(probe) < 100) {
-        snprintf(routing, cap, "ipc://%.80s/n%d-cache-routing.sock", sup->dir, i);
-        snprintf(data, cap, "ipc://%.80s/n%d-cache-data.sock", sup->dir, i);
-    } else {
-        snprintf(routing, cap, "tcp://127.0.0.%d:%d", i + 1, S_CACHE_PORT + sup->offset + 2 * i);
-        snprintf(data, cap, "tcp://127.0.0.%d:%d", i + 1, S_CACHE_PORT + sup->offset + 2 * i + 1);
-    }
+    snprintf(routing, cap, "tcp://127.0.0.%d:%d", i + 1, S_CACHE_PORT + sup->offset + 2 * i);
+    snprintf(data, cap, "tcp://127.0.0.%d:%d", i + 1, S_CACHE_PORT + sup->offset + 2 * i + 1);
 }
 
 //  The command lines of every process of the cluster (flags of docs/faas-design.md and of
@@ -1341,11 +1335,15 @@ static int s_cmd_up(s_global_t *g, const s_words_t *w)
 
     //  Fail now, not after 30 s of restarts, when another cluster holds our ports.
     static const int ports[] = {S_KVS_ROUTING_PORT, S_SCHEDULER_PORT, S_REPORT_PORT};
-    for (size_t i = 0; i < 3; i++)
-        if (!s_port_free("127.0.0.1", ports[i] + sup.offset))
-            return s_fail("port %d (%d + offset %d) is in use: another cluster is running "
-                          "there (cb down, or choose another --port-offset)",
-                          ports[i] + sup.offset, ports[i], sup.offset);
+    for (size_t i = 0; i < 3 + 2 * (size_t)sup.nodes; i++) {
+        int port = i < 3 ? ports[i] : S_CACHE_PORT + (int)(i - 3);
+        char ip[32];
+        snprintf(ip, sizeof ip, "127.0.0.%d", i < 3 ? 1 : (int)(i - 3) / 2 + 1);
+        if (!s_port_free(ip, port + sup.offset))
+            return s_fail("port %s:%d (%d + offset %d) is in use: another cluster is running "
+                          "there (cb down, or choose another --port-offset)", ip,
+                          port + sup.offset, port, sup.offset);
+    }
 
     snprintf(sup.scheduler, sizeof sup.scheduler, "tcp://127.0.0.1:%d", S_SCHEDULER_PORT + sup.offset);
     snprintf(sup.report, sizeof sup.report, "tcp://127.0.0.1:%d", S_REPORT_PORT + sup.offset);
@@ -1399,6 +1397,9 @@ static int s_cmd_up(s_global_t *g, const s_words_t *w)
         if (write(pipefd[1], pidtext, strlen(pidtext)) < 0)
             _exit(1);
         close(pipefd[1]);
+        //  Nothing inherited stays open: a caller reading our output through a pipe
+        //  ($(cb up)) must see its end when cb up exits, not when the cluster stops.
+        close_range(3, ~0U, 0);
         int rc = s_sup_run(&sup);
         s_sup_free(&sup);
         exit(rc);
@@ -1486,6 +1487,11 @@ static int s_cmd_down(s_global_t *g, const s_words_t *w)
         return s_usage_error("usage: cb down [--dir RUNDIR]");
     pid_t pid = s_supervisor_pid(g->dir);
     if (!pid) {
+        //  A supervisor that was killed leaves its pid file: drop it, so that nothing
+        //  mistakes a later process with the same pid for it.
+        char path[PATH_MAX];
+        s_path(path, sizeof path, g->dir, "supervisor.pid");
+        unlink(path);
         printf("no cluster running from %s\n", g->dir);
         return 0;
     }
@@ -1734,7 +1740,7 @@ int main(int argc, char **argv)
         else if (!strcmp(name, "--kvs"))
             g.kvs = value;
         else if (!strcmp(name, "--port-offset")) {
-            long v;
+            long v = 0;
             if (!value || s_parse_int(value, 0, 50000, &v))
                 status = s_usage_error("--port-offset needs a number between 0 and 50000");
             g.port_offset = (int)v;

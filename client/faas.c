@@ -39,9 +39,11 @@
 #define S_MAX_NAME_LEN 128
 //  Replies larger than this are refused by ZeroMQ before they are allocated.
 #define S_MAX_REPLY_BYTES (256LL << 20)
-//  Futures: first poll after 1 ms, then doubling up to this, so a quick result is seen
-//  quickly and a slow one costs few requests.
-#define S_FUTURE_MAX_POLL_MS 50
+//  Futures: the first poll at once, the next after 100 us, then doubling up to 50 ms, so a
+//  result that comes within a millisecond is seen within about one KVS round trip, and a
+//  slow one costs few requests.
+#define S_FUTURE_FIRST_POLL_US 100
+#define S_FUTURE_MAX_POLL_US 50000
 //  Added to the wait of a DAG registration: the scheduler's bound on pin acknowledgements
 //  (cb-scheduler --pin-timeout-ms, 5000 by default).
 #define S_PIN_MARGIN_MS 6000
@@ -1101,9 +1103,9 @@ int cb_faas_put(cb_faas_t *self, const char *key, const cb_value_t *value)
     return rc;
 }
 
-static void s_sleep_ms(long ms)
+static void s_sleep_us(int64_t us)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
@@ -1119,7 +1121,7 @@ int cb_faas_future_get(cb_faas_t *self, const char *key, int timeout_ms, cb_valu
     if (timeout_ms <= 0)
         timeout_ms = CB_FAAS_DEFAULT_CALL_TIMEOUT_MS + CB_FAAS_CALL_MARGIN_MS;
     int64_t deadline = cb_clock_mono_ms() + timeout_ms;
-    long poll_ms = 1;
+    int64_t poll_us = S_FUTURE_FIRST_POLL_US;
     for (;;) {
         int rc = s_get_once(self, key, out, true);
         if (rc == 0) {
@@ -1139,8 +1141,8 @@ int cb_faas_future_get(cb_faas_t *self, const char *key, int timeout_ms, cb_valu
             s_set_error(self, "no result at key '%.200s' within %d ms", key, timeout_ms);
             return -ETIMEDOUT;
         }
-        s_sleep_ms(poll_ms < left ? poll_ms : left);
-        poll_ms = poll_ms * 2 > S_FUTURE_MAX_POLL_MS ? S_FUTURE_MAX_POLL_MS : poll_ms * 2;
+        s_sleep_us(poll_us < (int64_t)left * 1000 ? poll_us : (int64_t)left * 1000);
+        poll_us = poll_us * 2 > S_FUTURE_MAX_POLL_US ? S_FUTURE_MAX_POLL_US : poll_us * 2;
     }
 }
 

@@ -18,6 +18,6 @@ int cb_fn_run(cb_fn_ctx_t *ctx, const cb_fn_value_t *args, size_t nargs, cb_fn_v
             cb_fn_log(ctx, "arg %zu: type %u, %zu bytes", i + 1, args[i].type, args[i].len);
     }
     if (nargs == 0)
-        return 0;                       //  *result starts as empty bytes
+        return 0; //  *result starts as empty bytes
     return cb_fn_return_value(ctx, result, &args[0]);
 }

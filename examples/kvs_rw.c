@@ -10,7 +10,7 @@ int cb_fn_run(cb_fn_ctx_t *ctx, const cb_fn_value_t *args, size_t nargs, cb_fn_v
 {
     if (nargs != 2 || args[0].type != CB_FN_STRING || args[1].type != CB_FN_STRING)
         return cb_fn_error(ctx, "kvs_rw takes two keys (strings)");
-    const char *from = args[0].data, *to = args[1].data;   //  payloads end with a NUL
+    const char *from = args[0].data, *to = args[1].data; //  payloads end with a NUL
     cb_fn_value_t v;
     int rc = cb_fn_get(ctx, from, &v);
     if (rc == -ENOENT)

@@ -18,7 +18,7 @@ int cb_fn_run(cb_fn_ctx_t *ctx, const cb_fn_value_t *args, size_t nargs, cb_fn_v
     if (rc)
         return cb_fn_error(ctx, "nothing received (%d)", rc);
     size_t n = strlen(msg.sender) + msg.len + 8;
-    char *out = cb_fn_alloc(ctx, n);    //  lives until the result is sent
+    char *out = cb_fn_alloc(ctx, n); //  lives until the result is sent
     snprintf(out, n, "%s said %.*s", msg.sender, (int)msg.len, (const char *)msg.data);
     *result = cb_fn_string(out);
     return 0;

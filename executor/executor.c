@@ -51,7 +51,7 @@
 #define S_MAX_MESSAGE (256LL << 20)
 //  How long a cancelled DAG entry is remembered.
 #define S_CANCEL_MEMORY_MS 60000
-//  Pause before another fork when the last one failed.
+//  Pause before starting another runner when the last could not start or died idle.
 #define S_REFORK_MS 500
 
 typedef enum { S_JOB_LOAD, S_JOB_UNPIN, S_JOB_CALL, S_JOB_PUT } s_kind_t;
@@ -62,36 +62,36 @@ struct s_job_s {
     s_job_t *next;
     s_kind_t kind;
     s_origin_t origin;
-    char *function;             //  owned; the key for a PUT
-    int timeout_ms;             //  CALL: the bound on the function's run
-    int64_t queued_at;          //  monotonic ms
-    exec_buf_t frame;           //  the job's frame for the runner
-    char *request_id;           //  owned; calls
-    char *reply_to;             //  owned: the client's address (calls) or the PinAck's
-    char *output_key;           //  owned; calls; "" for none
-    ExecMessage *msg;           //  owned: DAG functions, the message of their DagSchedule
-    char **logs_in;             //  owned: DAG functions, upstream log lines
+    char *function;    //  owned; the key for a PUT
+    int timeout_ms;    //  CALL: the bound on the function's run
+    int64_t queued_at; //  monotonic ms
+    exec_buf_t frame;  //  the job's frame for the runner
+    char *request_id;  //  owned; calls
+    char *reply_to;    //  owned: the client's address (calls) or the PinAck's
+    char *output_key;  //  owned; calls; "" for none
+    ExecMessage *msg;  //  owned: DAG functions, the message of their DagSchedule
+    char **logs_in;    //  owned: DAG functions, upstream log lines
     size_t n_logs_in;
 };
 
 typedef struct s_inbox_s s_inbox_t;
 struct s_inbox_s {
     s_inbox_t *next;
-    char *sender;               //  owned
-    cb_bytes_t data;            //  owned
+    char *sender;    //  owned
+    cb_bytes_t data; //  owned
 };
 
 typedef struct {
-    char *address;              //  owned
-    void *sock;                 //  PUSH, connected to address
-    uint64_t used;              //  LRU tick
+    char *address; //  owned
+    void *sock;    //  PUSH, connected to address
+    uint64_t used; //  LRU tick
 } s_push_t;
 
 struct _exec_executor_t {
-    exec_config_t config;       //  strings owned (copies)
-    char *id;                   //  "<node>/<index>"
-    char *address;              //  our PULL socket's endpoint
-    char *routing;              //  the runner's KVS routing (cache, else KVS)
+    exec_config_t config; //  strings owned (copies)
+    char *id;             //  "<node>/<index>"
+    char *address;        //  our PULL socket's endpoint
+    char *routing;        //  the runner's KVS routing (cache, else KVS)
     uint32_t incarnation;
     exec_trust_t trust;
     void *zctx;
@@ -101,30 +101,31 @@ struct _exec_executor_t {
     uint64_t push_tick;
 
     exec_runner_config_t runner_config;
-    exec_runner_t *runner;      //  NULL only while a fork keeps failing
+    exec_runner_t *runner; //  NULL only while runners fail to start
     int64_t refork_at;
-    s_job_t *running;           //  the job in the runner, or NULL
-    int64_t deadline;           //  kill the runner at this time (INT64_MAX: idle)
-    bool in_user;               //  the running job runs user code (not loading / I/O)
-    int64_t busy_since_us;      //  the running job started (utilization)
-    s_job_t *head, *tail;       //  jobs waiting, oldest first
+    s_job_t *running;      //  the job in the runner, or NULL
+    int64_t deadline;      //  kill the runner at this time (INT64_MAX: idle)
+    bool in_user;          //  the running job runs user code (not loading / I/O)
+    bool io_seen;          //  the running job did KVS I/O or loading (not a warm call)
+    int64_t busy_since_us; //  the running job started (utilization)
+    s_job_t *head, *tail;  //  jobs waiting, oldest first
     size_t n_jobs;
 
     exec_queue_t *dag;
-    char **pinned;              //  owned names, pinned and loaded
+    char **pinned; //  owned names, pinned and loaded
     size_t n_pinned;
 
     s_inbox_t *inbox_head, *inbox_tail;
     size_t n_inbox;
     size_t inbox_bytes;
-    bool recv_waiting;          //  the runner waits in cb_fn_recv
+    bool recv_waiting; //  the runner waits in cb_fn_recv
     int64_t recv_deadline;
 
     int64_t report_at;
     int64_t period_start_us;
-    int64_t busy_us;            //  runner busy time in this report period
+    int64_t busy_us; //  runner busy time in this report period
     exec_stats_t stats;
-    long long warn_ms;          //  log rate limit
+    long long warn_ms; //  log rate limit
 };
 
 //  --------------------------------------------------------------------------------------
@@ -135,7 +136,8 @@ static char *s_dup(const char *s)
     return cb_strdup(s ? s : "");
 }
 
-static void s_warn(exec_executor_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void s_warn(exec_executor_t *self, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void s_warn(exec_executor_t *self, const char *fmt, ...)
 {
     if (!cb_log_ratelimit(&self->warn_ms))
@@ -243,9 +245,9 @@ static void s_send(exec_executor_t *self, const char *address, const ProtobufCMe
     s_send_to(self, address, msg, false);
 }
 
-static void s_reply(exec_executor_t *self, const char *address, const char *request_id,
-                    int code, const char *message, const uint8_t *result, size_t len,
-                    const char *const *logs, size_t n_logs)
+static void s_reply(exec_executor_t *self, const char *address, const char *request_id, int code,
+                    const char *message, const uint8_t *result, size_t len, const char *const *logs,
+                    size_t n_logs)
 {
     Reply reply = REPLY__INIT;
     reply.request_id = (char *)request_id;
@@ -501,8 +503,8 @@ static void s_answer(exec_executor_t *self, s_job_t *job, int code, const char *
 //  A call (one-shot, or a DAG function) ended. stored: the runner already wrote the
 //  outcome at the output key (it did unless the runner died).
 static void s_call_done(exec_executor_t *self, s_job_t *job, int code, const char *message,
-                        const uint8_t *result, size_t len, const char *const *logs,
-                        size_t n_logs, bool stored)
+                        const uint8_t *result, size_t len, const char *const *logs, size_t n_logs,
+                        bool stored)
 {
     self->stats.calls++;
     if (code != CB_ERROR__CB_OK)
@@ -530,8 +532,8 @@ static void s_call_done(exec_executor_t *self, s_job_t *job, int code, const cha
 
 //  A job ended in the runner (DONE), or the executor ended it (stored false).
 static void s_job_done(exec_executor_t *self, s_job_t *job, int code, const char *message,
-                       const uint8_t *result, size_t len, const char *const *logs,
-                       size_t n_logs, bool stored)
+                       const uint8_t *result, size_t len, const char *const *logs, size_t n_logs,
+                       bool stored)
 {
     switch (job->kind) {
     case S_JOB_LOAD:
@@ -620,8 +622,14 @@ static void s_runner_died(exec_executor_t *self)
         snprintf(message, sizeof message, "the runner crashed storing at '%s': %s", name, how);
     else
         snprintf(message, sizeof message, "function '%s' crashed: %s", name, how);
-    if (!self->running)
+    if (!self->running) {
+        //  Not a function's doing (killed from outside, or it could not even start): wait
+        //  a little before the next one rather than spin on a runner that cannot start.
         cb_warn("the idle runner (pid %d) ended: %s", (int)exec_runner_pid(self->runner), how);
+        exec_runner_destroy(&self->runner);
+        self->refork_at = cb_clock_mono_ms() + S_REFORK_MS;
+        return;
+    }
     s_runner_restart(self, CB_ERROR__CB_FUNCTION_CRASHED, message);
 }
 
@@ -630,8 +638,8 @@ static void s_runner_overran(exec_executor_t *self)
     s_job_t *job = self->running;
     char message[512];
     if (self->in_user && job->kind == S_JOB_CALL)
-        snprintf(message, sizeof message, "function '%s' ran past its %d ms timeout",
-                 job->function, job->timeout_ms);
+        snprintf(message, sizeof message, "function '%s' ran past its %d ms timeout", job->function,
+                 job->timeout_ms);
     else if (job->kind == S_JOB_LOAD || job->kind == S_JOB_CALL)
         snprintf(message, sizeof message,
                  "function '%s': loading it or reading its arguments took more than %d ms",
@@ -675,8 +683,7 @@ static void s_on_user_message(exec_executor_t *self, const char *sender, const u
 {
     if (self->n_inbox >= S_INBOX_MAX || self->inbox_bytes + len > S_INBOX_MAX_BYTES) {
         self->stats.inbox_dropped++;
-        s_warn(self, "inbox full (%zu messages): dropped a message from %s", self->n_inbox,
-               sender);
+        s_warn(self, "inbox full (%zu messages): dropped a message from %s", self->n_inbox, sender);
         return;
     }
     s_inbox_t *msg = cb_calloc(1, sizeof *msg);
@@ -713,9 +720,13 @@ static bool s_on_done(exec_executor_t *self, exec_reader_t *r)
     self->running = NULL;
     self->deadline = INT64_MAX;
     self->recv_waiting = false;
+    if (job->kind == S_JOB_CALL && !self->io_seen) {
+        self->stats.runner_calls++;
+        self->stats.runner_us += (uint64_t)(cb_clock_mono_us() - self->busy_since_us);
+    }
     s_busy_end(self);
-    s_job_done(self, job, code, message, code == CB_ERROR__CB_OK ? result : NULL, len, logs,
-               n_logs, true);
+    s_job_done(self, job, code, message, code == CB_ERROR__CB_OK ? result : NULL, len, logs, n_logs,
+               true);
     s_job_free(&job);
     cb_free(logs);
     return true;
@@ -733,6 +744,7 @@ static void s_runner_input(exec_executor_t *self)
         bool ok = self->running != NULL;
         if (ok && type == EXEC_R_IO) {
             self->in_user = false;
+            self->io_seen = true;
             self->deadline = cb_clock_mono_ms() + EXEC_IO_MS;
         } else if (ok && type == EXEC_R_RUN) {
             self->in_user = true;
@@ -811,6 +823,7 @@ static void s_dispatch(exec_executor_t *self, int64_t now)
         exec_buf_append(out, job->frame.data, job->frame.len);
         self->running = job;
         self->in_user = job->kind == S_JOB_CALL;
+        self->io_seen = false;
         self->deadline = now + job->timeout_ms;
         self->busy_since_us = cb_clock_mono_us();
         if (exec_runner_flush(self->runner) != 0)
@@ -834,9 +847,8 @@ static void s_too_large(exec_executor_t *self, s_job_t *job)
 
 static void s_on_pin(exec_executor_t *self, const PinFunction *pin)
 {
-    const char *ack_to = pin->response_address && *pin->response_address
-                             ? pin->response_address
-                             : self->config.scheduler;
+    const char *ack_to = pin->response_address && *pin->response_address ? pin->response_address
+                                                                         : self->config.scheduler;
     if (!pin->function || !*pin->function) {
         s_pin_ack(self, ack_to, "", CB_ERROR__CB_INVALID, "pin without a function name");
         return;
@@ -883,8 +895,8 @@ static void s_on_call(exec_executor_t *self, const Invocation *inv)
         snprintf(message, sizeof message, "executor %s has %zu calls queued", self->id,
                  self->n_jobs);
         if (inv->response_address && *inv->response_address)
-            s_reply(self, inv->response_address, inv->id, CB_ERROR__CB_NO_RESOURCES, message,
-                    NULL, 0, NULL, 0);
+            s_reply(self, inv->response_address, inv->id, CB_ERROR__CB_NO_RESOURCES, message, NULL,
+                    0, NULL, 0);
         return;
     }
     s_job_t *job = s_job_new(S_JOB_CALL, S_FOR_CALL, call->function);
@@ -997,8 +1009,7 @@ static void s_on_trigger(exec_executor_t *self, const char *id, const char *sour
     }
     exec_fired_t fired;
     if (exec_queue_trigger(self->dag, id, target, source, result, len, logs, n_logs,
-                           now + self->config.call_timeout_ms, now, &fired)
-        == EXEC_QUEUE_FIRED)
+                           now + self->config.call_timeout_ms, now, &fired) == EXEC_QUEUE_FIRED)
         s_fire(self, &fired);
 }
 
@@ -1017,9 +1028,8 @@ static void s_expire(exec_executor_t *self, int64_t now)
                      "dag call %s: function '%s' got %zu of its %zu inputs in time (is an "
                      "executor upstream gone?)",
                      f.id, f.function, f.n_inputs - f.n_missing, f.n_inputs);
-            s_job_t job = {.output_key = s->output_key,
-                           .reply_to = s->response_address,
-                           .request_id = s->id};
+            s_job_t job = {
+                .output_key = s->output_key, .reply_to = s->response_address, .request_id = s->id};
             self->stats.failed++;
             s_answer(self, &job, CB_ERROR__CB_TIMEOUT, message, NULL, 0,
                      (const char *const *)f.logs, f.n_logs, false);
@@ -1050,7 +1060,7 @@ static void s_on_message(exec_executor_t *self, const uint8_t *data, size_t len)
         break;
     case EXEC_MESSAGE__BODY_SCHEDULE:
         s_on_schedule(self, msg);
-        return;                 //  it took msg
+        return; //  it took msg
     case EXEC_MESSAGE__BODY_TRIGGER: {
         const DagTrigger *t = msg->trigger;
         s_on_trigger(self, t->id, t->source, t->target_function, t->result.data, t->result.len,
@@ -1110,8 +1120,8 @@ exec_executor_t *exec_executor_new(const exec_config_t *config, char *err, size_
     self->config.scheduler = s_opt_dup(config->scheduler);
     self->config.cache = s_opt_dup(config->cache);
     self->config.kvs = s_opt_dup(config->kvs);
-    self->config.bind_ip = s_dup(config->bind_ip && *config->bind_ip ? config->bind_ip
-                                                                      : "127.0.0.1");
+    self->config.bind_ip =
+        s_dup(config->bind_ip && *config->bind_ip ? config->bind_ip : "127.0.0.1");
     self->config.trusted_keys = s_opt_dup(config->trusted_keys);
     if (self->config.call_timeout_ms <= 0)
         self->config.call_timeout_ms = 10000;
@@ -1124,15 +1134,15 @@ exec_executor_t *exec_executor_new(const exec_config_t *config, char *err, size_
     self->routing = s_dup(config->cache && *config->cache ? config->cache : config->kvs);
     if (getrandom(&self->incarnation, sizeof self->incarnation, 0) != sizeof self->incarnation)
         self->incarnation = (uint32_t)cb_clock_wall_us();
-    self->incarnation |= 1;     //  never 0, which reads as "not set"
+    self->incarnation |= 1; //  never 0, which reads as "not set"
     self->dag = exec_queue_new(s_free_schedule);
     if (sodium_init() < 0) {
         snprintf(err, errlen, "libsodium failed to initialise");
         exec_executor_destroy(&self);
         return NULL;
     }
-    if (self->config.trusted_keys
-        && exec_trust_load(&self->trust, self->config.trusted_keys, err, errlen) != 0) {
+    if (self->config.trusted_keys &&
+        exec_trust_load(&self->trust, self->config.trusted_keys, err, errlen) != 0) {
         exec_executor_destroy(&self);
         return NULL;
     }
@@ -1161,12 +1171,12 @@ exec_executor_t *exec_executor_new(const exec_config_t *config, char *err, size_
                                                  .trust = &self->trust};
     s_runner_start(self);
     if (!self->runner) {
-        snprintf(err, errlen, "cannot start the runner (fork failed)");
+        snprintf(err, errlen, "cannot start the runner");
         exec_executor_destroy(&self);
         return NULL;
     }
     self->period_start_us = cb_clock_mono_us();
-    self->report_at = cb_clock_mono_ms();       //  report at once: the scheduler learns of us
+    self->report_at = cb_clock_mono_ms(); //  report at once: the scheduler learns of us
     return self;
 }
 
@@ -1235,7 +1245,7 @@ static int64_t s_min(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-//  Deadlines: the running job's, a receive's, the DAG queue's, the report's, a re-fork's.
+//  Deadlines: the running job's, a receive's, the DAG queue's, the report's, a runner restart's.
 static void s_timers(exec_executor_t *self, int64_t now)
 {
     if (self->running && now >= self->deadline)
@@ -1288,8 +1298,8 @@ int exec_executor_run(exec_executor_t *self, int stop_fd)
             return 0;
         if (n == 3 && (items[2].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
             s_runner_input(self);
-        if (self->runner && exec_runner_pending(self->runner)
-            && exec_runner_flush(self->runner) != 0)
+        if (self->runner && exec_runner_pending(self->runner) &&
+            exec_runner_flush(self->runner) != 0)
             s_runner_died(self);
         if (items[0].revents & ZMQ_POLLIN)
             s_drain(self);

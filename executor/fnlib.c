@@ -70,8 +70,8 @@ cb_kvs_t *exec_fnctx_kvs(cb_fn_ctx_t *ctx, char *err, size_t errlen)
     if (!ctx->kvs) {
         ctx->kvs = cb_kvs_new(&ctx->kvs_config);
         if (!ctx->kvs && err)
-            snprintf(err, errlen, "cannot make a KVS client for %s: %s",
-                     ctx->kvs_config.routing, strerror(errno));
+            snprintf(err, errlen, "cannot make a KVS client for %s: %s", ctx->kvs_config.routing,
+                     strerror(errno));
     }
     return ctx->kvs;
 }
@@ -145,8 +145,8 @@ int exec_chan_read(int fd, exec_buf_t *buf, int timeout_ms, uint8_t *type, exec_
     int rc = s_read_exact(fd, head, 4, deadline);
     if (rc)
         return rc;
-    uint32_t n = (uint32_t)head[0] | (uint32_t)head[1] << 8 | (uint32_t)head[2] << 16
-                 | (uint32_t)head[3] << 24;
+    uint32_t n = (uint32_t)head[0] | (uint32_t)head[1] << 8 | (uint32_t)head[2] << 16 |
+                 (uint32_t)head[3] << 24;
     if (n == 0 || n > EXEC_FRAME_MAX)
         return -EPROTO;
     buf->len = 4;
@@ -191,8 +191,8 @@ int cb_fn_return_string(cb_fn_ctx_t *ctx, cb_fn_value_t *result, const char *tex
     return 0;
 }
 
-int cb_fn_return_user(cb_fn_ctx_t *ctx, cb_fn_value_t *result, uint32_t user_tag,
-                      const void *data, size_t len)
+int cb_fn_return_user(cb_fn_ctx_t *ctx, cb_fn_value_t *result, uint32_t user_tag, const void *data,
+                      size_t len)
 {
     *result = cb_fn_bytes(exec_fnctx_dup(ctx, data, len), len);
     result->type = CB_FN_USER;
@@ -368,7 +368,7 @@ int cb_fn_recv(cb_fn_ctx_t *ctx, cb_fn_message_t *out, int timeout_ms)
         if (rc < 0)
             return rc == -EPIPE ? -EPIPE : -ETIMEDOUT;
         if (type != EXEC_M_INBOX)
-            continue;           //  nothing else is sent during a call; skip what is not ours
+            continue; //  nothing else is sent during a call; skip what is not ours
         bool found = exec_read_u8(&r);
         const char *sender = exec_read_str(&r);
         size_t len;

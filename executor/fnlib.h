@@ -44,12 +44,12 @@ struct cb_fn_ctx {
     exec_buf_t aux;             //  frames read during a call (INBOX answers)
     exec_buf_t out;             //  a frame being written
     //  Per call.
-    const char *function;       //  borrowed: the function running
-    exec_block_t *arena;        //  owned: cb_fn_alloc memory, freed at the end of the call
-    char *error;                //  owned: the cb_fn_error message, or NULL
-    char **logs;                //  owned lines
+    const char *function; //  borrowed: the function running
+    exec_block_t *arena;  //  owned: cb_fn_alloc memory, freed at the end of the call
+    char *error;          //  owned: the cb_fn_error message, or NULL
+    char **logs;          //  owned lines
     size_t n_logs;
-    size_t logs_dropped;        //  lines past EXEC_MAX_LOG_LINES
+    size_t logs_dropped; //  lines past EXEC_MAX_LOG_LINES
 };
 
 void exec_fnctx_init(cb_fn_ctx_t *ctx, int fd, const char *executor_id,

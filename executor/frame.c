@@ -68,7 +68,7 @@ size_t exec_frame_begin(exec_buf_t *buf, uint8_t type)
 {
     size_t start = buf->len;
     exec_buf_reserve(buf, 5);
-    buf->len += 4;              //  the length, filled in by exec_frame_end
+    buf->len += 4; //  the length, filled in by exec_frame_end
     buf->data[buf->len++] = type;
     return start;
 }
@@ -365,7 +365,7 @@ void exec_frame_test(bool verbose)
     exec_frame_u32(&bad, 2);
     exec_frame_u8(&bad, 'h');
     exec_frame_u8(&bad, 'i');
-    exec_frame_u8(&bad, 'X');     //  where the NUL should be
+    exec_frame_u8(&bad, 'X'); //  where the NUL should be
     exec_frame_end(&bad, start);
     assert(exec_frame_parse(bad.data, bad.len, &type, &r, &used) == 1);
     exec_read_bytes(&r, &len);
@@ -400,9 +400,8 @@ void exec_frame_test(bool verbose)
     cb_value_fini(&ref);
     cb_value_set_bytes(&ref, CB_VALUE_USER, "u", 1);
     ref.user_tag = 0x01020304;
-    s_check_value(&(cb_fn_value_t){.type = CB_FN_USER, .user_tag = 0x01020304, .data = "u",
-                                   .len = 1},
-                  &ref);
+    s_check_value(
+        &(cb_fn_value_t){.type = CB_FN_USER, .user_tag = 0x01020304, .data = "u", .len = 1}, &ref);
     cb_value_fini(&ref);
     cb_value_set_bytes(&ref, CB_VALUE_ERROR, "boom", 4);
     s_check_value(&(cb_fn_value_t){.type = EXEC_VALUE_ERROR, .data = "boom", .len = 4}, &ref);

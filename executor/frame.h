@@ -21,9 +21,9 @@
 
 //  A growable byte buffer. Value type: zero it (or exec_buf_init) before use, fini after.
 typedef struct {
-    uint8_t *data;              //  owned; NULL while cap is 0
-    size_t len;                 //  bytes used
-    size_t cap;                 //  bytes allocated
+    uint8_t *data; //  owned; NULL while cap is 0
+    size_t len;    //  bytes used
+    size_t cap;    //  bytes allocated
 } exec_buf_t;
 
 void exec_buf_init(exec_buf_t *self);
@@ -47,9 +47,9 @@ void exec_frame_str(exec_buf_t *buf, const char *s);
 //  Reading one frame body. Any read past the end, a missing NUL, or (str) an embedded NUL
 //  sets bad; later reads then return zeros / "" so a caller checks bad once at the end.
 typedef struct {
-    const uint8_t *p;           //  next byte; borrowed from the frame's buffer
-    size_t left;                //  bytes left in the body
-    bool bad;                   //  the body did not hold what was read
+    const uint8_t *p; //  next byte; borrowed from the frame's buffer
+    size_t left;      //  bytes left in the body
+    bool bad;         //  the body did not hold what was read
 } exec_reader_t;
 
 //  Looks for a complete frame at the start of data[0..len). Returns 1 and sets *body (its

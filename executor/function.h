@@ -16,11 +16,12 @@
 //
 //  Build it with no link flags (the cb_fn_* calls are resolved in the executor at load time):
 //      cc -shared -fPIC -I<repo> incr.c -o incr.so
-//  and register it with `cb register incr incr.so` (optionally signed, see docs/faas-design.md).
+//  and register it with `cb register incr incr.so` (`--sign KEYFILE` to sign it, which
+//  executors started with --trusted-keys require; see docs/faas-design.md).
 //
-//  How a function runs. The executor loads the .so in a forked runner process (from a memfd,
+//  How a function runs. The executor loads the .so in a runner child process (from a memfd,
 //  never from a file path) and calls cb_fn_run once per invocation, one call at a time, on
-//  the runner's only thread. The runner lives across calls, so globals and constructors
+//  the runner's main thread. The runner lives across calls, so globals and constructors
 //  persist between calls of the same loaded function (a warm cache is allowed), but nothing
 //  may rely on them: a runner is replaced after any crash or timeout, and functions that are
 //  not pinned may be unloaded at any time. A crash (signal) or a call that runs past its
@@ -68,21 +69,21 @@ typedef struct cb_fn_ctx cb_fn_ctx_t;
 //  Value types; the numbers are those of the cb value encoding (common/value.h), so a value
 //  a function stores with cb_fn_put reads back with the same type anywhere in the system.
 typedef enum {
-    CB_FN_BYTES = 0,            //  uninterpreted bytes (also: any KVS value not written as a cb value)
-    CB_FN_STRING = 1,           //  text; by convention UTF-8
-    CB_FN_INT64 = 2,            //  i64
-    CB_FN_FLOAT64 = 3,          //  f64
-    CB_FN_USER = 4,             //  bytes with the user's own type number in user_tag
+    CB_FN_BYTES = 0,   //  uninterpreted bytes (also: any KVS value not written as a cb value)
+    CB_FN_STRING = 1,  //  text; by convention UTF-8
+    CB_FN_INT64 = 2,   //  i64
+    CB_FN_FLOAT64 = 3, //  f64
+    CB_FN_USER = 4,    //  bytes with the user's own type number in user_tag
 } cb_fn_type_t;
 
 //  A value. Fixed layout (part of the ABI): 40 bytes on LP64.
 typedef struct {
-    uint32_t type;              //  a cb_fn_type_t
-    uint32_t user_tag;          //  CB_FN_USER only: the user's type number
-    const void *data;           //  BYTES, STRING, USER payload; NULL allowed when len is 0
-    size_t len;                 //  payload bytes
-    int64_t i64;                //  CB_FN_INT64
-    double f64;                 //  CB_FN_FLOAT64
+    uint32_t type;     //  a cb_fn_type_t
+    uint32_t user_tag; //  CB_FN_USER only: the user's type number
+    const void *data;  //  BYTES, STRING, USER payload; NULL allowed when len is 0
+    size_t len;        //  payload bytes
+    int64_t i64;       //  CB_FN_INT64
+    double f64;        //  CB_FN_FLOAT64
 } cb_fn_value_t;
 
 //  Constructors of values that borrow their data (for cb_fn_put and the like).
@@ -123,8 +124,8 @@ int cb_fn_return_int(cb_fn_ctx_t *ctx, cb_fn_value_t *result, int64_t v);
 int cb_fn_return_float(cb_fn_ctx_t *ctx, cb_fn_value_t *result, double v);
 int cb_fn_return_string(cb_fn_ctx_t *ctx, cb_fn_value_t *result, const char *text);
 int cb_fn_return_bytes(cb_fn_ctx_t *ctx, cb_fn_value_t *result, const void *data, size_t len);
-int cb_fn_return_user(cb_fn_ctx_t *ctx, cb_fn_value_t *result, uint32_t user_tag,
-                      const void *data, size_t len);
+int cb_fn_return_user(cb_fn_ctx_t *ctx, cb_fn_value_t *result, uint32_t user_tag, const void *data,
+                      size_t len);
 //  Copies *value (and its payload) into *result.
 int cb_fn_return_value(cb_fn_ctx_t *ctx, cb_fn_value_t *result, const cb_fn_value_t *value);
 
@@ -143,10 +144,11 @@ void *cb_fn_alloc(cb_fn_ctx_t *ctx, size_t size);
 //  Reads key as a value. Keys hold last-writer-wins (LWW) values; bytes not written as a cb
 //  value read as CB_FN_BYTES. *out's payload is borrowed: valid until the call ends.
 //  Returns 0, -ENOENT (no such key), -EINVAL (the key holds another lattice type, or a
-//  failed call's error value), -ETIMEDOUT...
+//  failed call's error value), -EPROTO (a malformed cb value), -ETIMEDOUT...
 int cb_fn_get(cb_fn_ctx_t *ctx, const char *key, cb_fn_value_t *out);
-//  Writes value at key as an LWW value stamped now (the write is visible to every later
-//  get in the system once this returns 0: it is acknowledged by the KVS). value is borrowed.
+//  Writes value at key as an LWW value stamped now. 0 means the KVS has it (this node's
+//  cache wrote it through); other nodes' caches get it when the KVS pushes the change.
+//  value is borrowed.
 int cb_fn_put(cb_fn_ctx_t *ctx, const char *key, const cb_fn_value_t *value);
 
 //  Lattice kinds, the numbers of the Anna protocol's LatticeType (proto/anna.proto).
@@ -185,8 +187,8 @@ const char *cb_fn_getid(cb_fn_ctx_t *ctx);
 int cb_fn_send(cb_fn_ctx_t *ctx, const char *executor_id, const void *data, size_t len);
 
 typedef struct {
-    const char *sender;         //  the sending executor's id; borrowed until the call ends
-    const void *data;           //  the message; borrowed until the call ends
+    const char *sender; //  the sending executor's id; borrowed until the call ends
+    const void *data;   //  the message; borrowed until the call ends
     size_t len;
 } cb_fn_message_t;
 //  Takes the oldest message from this executor's inbox, waiting up to timeout_ms for one

@@ -117,15 +117,15 @@ static bool s_verify(const char *name, const FunctionBlob *blob)
     uint8_t *m;
     size_t mlen;
     exec_loader_signed_message(name, blob->code.data, blob->code.len, &m, &mlen);
-    bool ok = crypto_sign_verify_detached(blob->signature.data, m, mlen, blob->public_key.data)
-              == 0;
+    bool ok =
+        crypto_sign_verify_detached(blob->signature.data, m, mlen, blob->public_key.data) == 0;
     cb_free(m);
     return ok;
 }
 
-int exec_loader_check(const char *name, const uint8_t *bytes, size_t len,
-                      const exec_trust_t *trust, void **blob_out, const uint8_t **code,
-                      size_t *code_len, char *err, size_t errlen)
+int exec_loader_check(const char *name, const uint8_t *bytes, size_t len, const exec_trust_t *trust,
+                      void **blob_out, const uint8_t **code, size_t *code_len, char *err,
+                      size_t errlen)
 {
     *blob_out = NULL;
     FunctionBlob *blob = function_blob__unpack(NULL, len, bytes);
@@ -141,11 +141,11 @@ int exec_loader_check(const char *name, const uint8_t *bytes, size_t len,
         rc = CB_ERROR__CB_NO_SUCH_FUNCTION;
     } else if (blob->abi_version != 0 && blob->abi_version != CB_FN_ABI_VERSION) {
         snprintf(err, errlen,
-                 "function '%s' was built for ABI version %u; this executor runs version %u",
-                 name, blob->abi_version, CB_FN_ABI_VERSION);
+                 "function '%s' was built for ABI version %u; this executor runs version %u", name,
+                 blob->abi_version, CB_FN_ABI_VERSION);
         rc = CB_ERROR__CB_LOAD_FAILED;
-    } else if (signed_ && (blob->signature.len != crypto_sign_BYTES
-                           || blob->public_key.len != crypto_sign_PUBLICKEYBYTES)) {
+    } else if (signed_ && (blob->signature.len != crypto_sign_BYTES ||
+                           blob->public_key.len != crypto_sign_PUBLICKEYBYTES)) {
         snprintf(err, errlen,
                  "function '%s': malformed signature (%zu bytes, key %zu bytes; expected %d and "
                  "%d)",
@@ -170,8 +170,10 @@ int exec_loader_check(const char *name, const uint8_t *bytes, size_t len,
         if (!known) {
             char hex[2 * EXEC_KEY_BYTES + 1];
             sodium_bin2hex(hex, sizeof hex, blob->public_key.data, EXEC_KEY_BYTES);
-            snprintf(err, errlen, "function '%s' is signed by key %.16s..., which this executor "
-                     "does not trust", name, hex);
+            snprintf(err, errlen,
+                     "function '%s' is signed by key %.16s..., which this executor "
+                     "does not trust",
+                     name, hex);
             rc = CB_ERROR__CB_UNTRUSTED;
         }
     }
@@ -197,8 +199,8 @@ static int s_load_failed(char *err, size_t errlen, const char *name, const char 
     return CB_ERROR__CB_LOAD_FAILED;
 }
 
-int exec_loader_open(const char *name, const void *code, size_t len, exec_loaded_t *out,
-                     char *err, size_t errlen)
+int exec_loader_open(const char *name, const void *code, size_t len, exec_loaded_t *out, char *err,
+                     size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->fd = -1;
@@ -267,8 +269,8 @@ int exec_loader_open(const char *name, const void *code, size_t len, exec_loaded
     if (!abi)
         why = "it does not export cb_fn_abi_version (build it against executor/function.h)";
     else if (*abi != CB_FN_ABI_VERSION) {
-        snprintf(what, sizeof what, "it was built for ABI version %u; this executor runs %u",
-                 *abi, CB_FN_ABI_VERSION);
+        snprintf(what, sizeof what, "it was built for ABI version %u; this executor runs %u", *abi,
+                 CB_FN_ABI_VERSION);
         why = what;
     } else if (!run)
         why = "it does not export cb_fn_run";
@@ -390,13 +392,12 @@ void exec_loader_test(bool verbose)
 
     //  Code that is not an ELF object: CB_LOAD_FAILED with the loader's words.
     exec_loaded_t loaded;
-    assert(exec_loader_open("junk", "not an elf", 10, &loaded, err, sizeof err)
-           == CB_ERROR__CB_LOAD_FAILED);
+    assert(exec_loader_open("junk", "not an elf", 10, &loaded, err, sizeof err) ==
+           CB_ERROR__CB_LOAD_FAILED);
     assert(strstr(err, "function 'junk' could not be loaded: "));
     assert(loaded.handle == NULL);
     exec_loader_close(&loaded);
     exec_trust_fini(&trust);
     if (verbose)
-        printf("  loader: trusted keys, signatures, deleted and junk blobs, junk ELF (%s)\n",
-               err);
+        printf("  loader: trusted keys, signatures, deleted and junk blobs, junk ELF (%s)\n", err);
 }

@@ -20,9 +20,9 @@
 
 //  The public keys whose signatures this executor accepts. Value type.
 typedef struct {
-    uint8_t (*keys)[EXEC_KEY_BYTES];    //  owned
+    uint8_t (*keys)[EXEC_KEY_BYTES]; //  owned
     size_t n;
-    bool enforced;              //  false: no --trusted-keys, unsigned code runs
+    bool enforced; //  false: no --trusted-keys, unsigned code runs
 } exec_trust_t;
 
 //  Parses a trusted-keys file's text: one hex Ed25519 public key (64 hex digits) per line;
@@ -37,9 +37,9 @@ void exec_trust_fini(exec_trust_t *self);
 //  On CB_OK sets *code / *code_len to the ELF bytes inside *blob_out (a FunctionBlob the
 //  caller frees with exec_loader_blob_free). Errors: CB_NO_SUCH_FUNCTION (deleted: empty
 //  code), CB_LOAD_FAILED (not a FunctionBlob, or built for another ABI), CB_UNTRUSTED.
-int exec_loader_check(const char *name, const uint8_t *blob, size_t len,
-                      const exec_trust_t *trust, void **blob_out, const uint8_t **code,
-                      size_t *code_len, char *err, size_t errlen);
+int exec_loader_check(const char *name, const uint8_t *blob, size_t len, const exec_trust_t *trust,
+                      void **blob_out, const uint8_t **code, size_t *code_len, char *err,
+                      size_t errlen);
 void exec_loader_blob_free(void *blob);
 
 typedef int(exec_fn_run_t)(cb_fn_ctx_t *ctx, const cb_fn_value_t *args, size_t nargs,
@@ -47,16 +47,16 @@ typedef int(exec_fn_run_t)(cb_fn_ctx_t *ctx, const cb_fn_value_t *args, size_t n
 
 //  A loaded function. Value type: exec_loader_open fills it, exec_loader_close empties it.
 typedef struct {
-    void *handle;               //  from dlopen
-    exec_fn_run_t *run;         //  its cb_fn_run
-    int fd;                     //  the memfd; kept open while loaded, so that no other
-                                //  object can be opened under the same /proc path
+    void *handle;       //  from dlopen
+    exec_fn_run_t *run; //  its cb_fn_run
+    int fd;             //  the memfd; kept open while loaded, so that no other
+                        //  object can be opened under the same /proc path
 } exec_loaded_t;
 
 //  Maps code[0..len) as function name and checks its cb_fn_abi_version. CB_OK, or
 //  CB_LOAD_FAILED with dlerror()'s words (or the missing symbol / wrong ABI) in err.
-int exec_loader_open(const char *name, const void *code, size_t len, exec_loaded_t *out,
-                     char *err, size_t errlen);
+int exec_loader_open(const char *name, const void *code, size_t len, exec_loaded_t *out, char *err,
+                     size_t errlen);
 void exec_loader_close(exec_loaded_t *self);
 
 //  A digest of code, to tell when the code stored for a loaded function changed.

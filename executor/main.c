@@ -12,13 +12,14 @@
 
 #include "common/log.h"
 #include "executor/executor.h"
+#include "executor/runner.h"
 
 static void s_usage(FILE *out)
 {
     fprintf(out,
             "usage: cb-executor [options]\n"
             "Runs functions (shared objects built against executor/function.h) for the\n"
-            "scheduler, in a forked runner process. Prints a line with \"ready\" and its\n"
+            "scheduler, in a runner child process. Prints a line with \"ready\" and its\n"
             "address once it takes messages.\n"
             "  --node NAME            node name (n0); the id is NAME/INDEX\n"
             "  --index I              executor index on the node (0)\n"
@@ -41,8 +42,8 @@ static int s_int(const char *text, const char *flag, int min, int max)
     errno = 0;
     long v = strtol(text, &end, 10);
     if (!*text || *end || errno || v < min || v > max) {
-        fprintf(stderr, "cb-executor: %s wants an integer in [%d, %d], not '%s'\n", flag, min,
-                max, text);
+        fprintf(stderr, "cb-executor: %s wants an integer in [%d, %d], not '%s'\n", flag, min, max,
+                text);
         exit(2);
     }
     return (int)v;
@@ -50,6 +51,9 @@ static int s_int(const char *text, const char *flag, int min, int max)
 
 int main(int argc, char **argv)
 {
+    //  The executor starts its runners as `cb-executor --runner ...` (executor/runner.h).
+    if (argc > 1 && !strcmp(argv[1], "--runner"))
+        exec_runner_main(argc, argv);
     cb_log_set_name("cb-executor");
     exec_config_t config;
     exec_config_defaults(&config);
@@ -141,10 +145,12 @@ int main(int argc, char **argv)
     int rc = exec_executor_run(executor, stop_fd);
     exec_stats_t stats;
     exec_executor_stats(executor, &stats);
-    cb_info("stopping: %llu calls (%llu failed), %llu runners, %llu malformed, %llu dropped",
+    cb_info("stopping: %llu calls (%llu failed), %llu runners, %llu malformed, %llu dropped, "
+            "%llu dropped from the inbox, warm runner round trip %.1f us on average",
             (unsigned long long)stats.calls, (unsigned long long)stats.failed,
             (unsigned long long)stats.runners, (unsigned long long)stats.malformed,
-            (unsigned long long)stats.dropped);
+            (unsigned long long)stats.dropped, (unsigned long long)stats.inbox_dropped,
+            stats.runner_calls ? (double)stats.runner_us / (double)stats.runner_calls : 0.0);
     exec_executor_destroy(&executor);
     close(stop_fd);
     return rc == 0 ? 0 : 1;

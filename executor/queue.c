@@ -13,37 +13,37 @@
 #include "common/alloc.h"
 
 typedef struct {
-    char *source;               //  owned: the upstream function this slot is for
-    bool have;                  //  its trigger came
-    cb_bytes_t result;          //  owned
-    char **logs;                //  owned lines
+    char *source;      //  owned: the upstream function this slot is for
+    bool have;         //  its trigger came
+    cb_bytes_t result; //  owned
+    char **logs;       //  owned lines
     size_t n_logs;
 } s_input_t;
 
 typedef struct s_entry_s s_entry_t;
 struct s_entry_s {
-    s_entry_t *chain;           //  hash chain
-    s_entry_t *prev, *next;     //  deadline list
-    char *id;                   //  owned
-    char *function;             //  owned
+    s_entry_t *chain;       //  hash chain
+    s_entry_t *prev, *next; //  deadline list
+    char *id;               //  owned
+    char *function;         //  owned
     uint64_t hash;
-    int64_t deadline;           //  waiting: when it expires; tombstone: when it is forgotten
-    int64_t span;               //  how long it could wait (tombstones live as long)
-    bool done;                  //  a tombstone: fired, cancelled or expired
-    bool cancelled;             //  the tombstone is for a cancelled call
-    void *schedule;             //  owned; NULL until the schedule came
-    s_input_t *inputs;          //  with a schedule: one slot per incoming edge, in edge order;
-    size_t n_inputs;            //  before: the early triggers, in arrival order
-    size_t n_have;              //  slots filled
+    int64_t deadline;  //  waiting: when it expires; tombstone: when it is forgotten
+    int64_t span;      //  how long it could wait (tombstones live as long)
+    bool done;         //  a tombstone: fired, cancelled or expired
+    bool cancelled;    //  the tombstone is for a cancelled call
+    void *schedule;    //  owned; NULL until the schedule came
+    s_input_t *inputs; //  with a schedule: one slot per incoming edge, in edge order;
+    size_t n_inputs;   //  before: the early triggers, in arrival order
+    size_t n_have;     //  slots filled
 };
 
 struct _exec_queue_t {
     exec_queue_free_fn *free_schedule;
     s_entry_t **buckets;
     size_t n_buckets;
-    size_t n_entries;           //  tombstones included
+    size_t n_entries; //  tombstones included
     size_t n_waiting;
-    s_entry_t *head, *tail;     //  deadline list, earliest first
+    s_entry_t *head, *tail; //  deadline list, earliest first
 };
 
 static uint64_t s_hash(const char *id, const char *function)
@@ -137,8 +137,8 @@ static s_entry_t *s_find(const exec_queue_t *self, const char *id, const char *f
     return NULL;
 }
 
-static s_entry_t *s_add(exec_queue_t *self, const char *id, const char *function,
-                        int64_t deadline, int64_t now)
+static s_entry_t *s_add(exec_queue_t *self, const char *id, const char *function, int64_t deadline,
+                        int64_t now)
 {
     if (self->n_entries >= self->n_buckets)
         s_grow(self);
@@ -267,9 +267,8 @@ void exec_queue_destroy(exec_queue_t **self_p)
 }
 
 exec_queue_rc_t exec_queue_schedule(exec_queue_t *self, const char *id, const char *function,
-                                    const char *const *sources, size_t n_sources,
-                                    void *schedule, int64_t deadline, int64_t now,
-                                    exec_fired_t *fired)
+                                    const char *const *sources, size_t n_sources, void *schedule,
+                                    int64_t deadline, int64_t now, exec_fired_t *fired)
 {
     s_entry_t *e = s_find(self, id, function);
     if (e && e->done)
@@ -298,7 +297,7 @@ exec_queue_rc_t exec_queue_schedule(exec_queue_t *self, const char *id, const ch
             }
         }
     }
-    s_inputs_free(e->inputs, e->n_inputs);      //  triggers from no incoming edge go
+    s_inputs_free(e->inputs, e->n_inputs); //  triggers from no incoming edge go
     e->inputs = slots;
     e->n_inputs = n_sources;
     e->n_have = have;
@@ -311,8 +310,8 @@ exec_queue_rc_t exec_queue_schedule(exec_queue_t *self, const char *id, const ch
 
 exec_queue_rc_t exec_queue_trigger(exec_queue_t *self, const char *id, const char *function,
                                    const char *source, const void *result, size_t len,
-                                   const char *const *logs, size_t n_logs,
-                                   int64_t deadline_if_new, int64_t now, exec_fired_t *fired)
+                                   const char *const *logs, size_t n_logs, int64_t deadline_if_new,
+                                   int64_t now, exec_fired_t *fired)
 {
     s_entry_t *e = s_find(self, id, function);
     if (e && e->done)
@@ -343,13 +342,12 @@ exec_queue_rc_t exec_queue_trigger(exec_queue_t *self, const char *id, const cha
     return EXEC_QUEUE_FIRED;
 }
 
-void *exec_queue_cancel(exec_queue_t *self, const char *id, const char *function,
-                        int64_t forget_at)
+void *exec_queue_cancel(exec_queue_t *self, const char *id, const char *function, int64_t forget_at)
 {
     s_entry_t *e = s_find(self, id, function);
     if (e && e->done) {
         if (!e->cancelled)
-            return NULL;        //  it ran already: nothing waits here
+            return NULL; //  it ran already: nothing waits here
         if (forget_at > e->deadline)
             s_set_deadline(self, e, forget_at);
         return NULL;
@@ -408,8 +406,8 @@ static void *s_sched(const char *tag)
 
 static bool s_input_is(const exec_fired_t *f, size_t i, const char *text)
 {
-    return i < f->n_inputs && f->inputs[i].len == strlen(text)
-           && !memcmp(f->inputs[i].data, text, strlen(text));
+    return i < f->n_inputs && f->inputs[i].len == strlen(text) &&
+           !memcmp(f->inputs[i].data, text, strlen(text));
 }
 
 static void s_fired_free(exec_fired_t *f)
@@ -429,8 +427,8 @@ void exec_queue_test(bool verbose)
     const char *lb[] = {"b one", "b two"};
 
     //  A source fires at once, and only once.
-    assert(exec_queue_schedule(q, "r1", "src", NULL, 0, s_sched("s"), 100, 0, &f)
-           == EXEC_QUEUE_FIRED);
+    assert(exec_queue_schedule(q, "r1", "src", NULL, 0, s_sched("s"), 100, 0, &f) ==
+           EXEC_QUEUE_FIRED);
     assert(!strcmp(f.id, "r1") && !strcmp(f.function, "src") && f.n_inputs == 0);
     s_fired_free(&f);
     void *dup = s_sched("dup");
@@ -438,47 +436,46 @@ void exec_queue_test(bool verbose)
     s_test_free(dup);
 
     //  Two inputs: arrival order b, a; inputs in edge order a, b; logs in edge order.
-    assert(exec_queue_schedule(q, "r2", "sub", ab, 2, s_sched("sub"), 1000, 0, &f)
-           == EXEC_QUEUE_WAITING);
+    assert(exec_queue_schedule(q, "r2", "sub", ab, 2, s_sched("sub"), 1000, 0, &f) ==
+           EXEC_QUEUE_WAITING);
     assert(exec_queue_waiting(q) == 1);
-    assert(exec_queue_trigger(q, "r2", "sub", "b", "B", 1, lb, 2, 1000, 1, &f)
-           == EXEC_QUEUE_WAITING);
+    assert(exec_queue_trigger(q, "r2", "sub", "b", "B", 1, lb, 2, 1000, 1, &f) ==
+           EXEC_QUEUE_WAITING);
     //  A duplicate trigger and one from no incoming edge are ignored.
-    assert(exec_queue_trigger(q, "r2", "sub", "b", "X", 1, NULL, 0, 1000, 2, &f)
-           == EXEC_QUEUE_IGNORED);
-    assert(exec_queue_trigger(q, "r2", "sub", "zz", "Z", 1, NULL, 0, 1000, 2, &f)
-           == EXEC_QUEUE_IGNORED);
-    assert(exec_queue_trigger(q, "r2", "sub", "a", "A", 1, la, 1, 1000, 3, &f)
-           == EXEC_QUEUE_FIRED);
+    assert(exec_queue_trigger(q, "r2", "sub", "b", "X", 1, NULL, 0, 1000, 2, &f) ==
+           EXEC_QUEUE_IGNORED);
+    assert(exec_queue_trigger(q, "r2", "sub", "zz", "Z", 1, NULL, 0, 1000, 2, &f) ==
+           EXEC_QUEUE_IGNORED);
+    assert(exec_queue_trigger(q, "r2", "sub", "a", "A", 1, la, 1, 1000, 3, &f) == EXEC_QUEUE_FIRED);
     assert(f.n_inputs == 2 && s_input_is(&f, 0, "A") && s_input_is(&f, 1, "B"));
     assert(f.n_logs == 3 && !strcmp(f.logs[0], "a says hi") && !strcmp(f.logs[2], "b two"));
     assert(f.n_missing == 0 && !strcmp(f.schedule, "sub"));
     s_fired_free(&f);
     assert(exec_queue_waiting(q) == 0);
     //  After firing, a late duplicate trigger does not start a new entry.
-    assert(exec_queue_trigger(q, "r2", "sub", "a", "A", 1, NULL, 0, 1000, 4, &f)
-           == EXEC_QUEUE_IGNORED);
+    assert(exec_queue_trigger(q, "r2", "sub", "a", "A", 1, NULL, 0, 1000, 4, &f) ==
+           EXEC_QUEUE_IGNORED);
     assert(exec_queue_waiting(q) == 0);
 
     //  Triggers before their schedule wait for it (one of them from no incoming edge).
-    assert(exec_queue_trigger(q, "r3", "sub", "b", "B3", 2, NULL, 0, 500, 10, &f)
-           == EXEC_QUEUE_WAITING);
-    assert(exec_queue_trigger(q, "r3", "sub", "q", "Q", 1, NULL, 0, 500, 10, &f)
-           == EXEC_QUEUE_WAITING);
-    assert(exec_queue_trigger(q, "r3", "sub", "a", "A3", 2, NULL, 0, 500, 11, &f)
-           == EXEC_QUEUE_WAITING);
-    assert(exec_queue_schedule(q, "r3", "sub", ab, 2, s_sched("sub3"), 2000, 12, &f)
-           == EXEC_QUEUE_FIRED);
+    assert(exec_queue_trigger(q, "r3", "sub", "b", "B3", 2, NULL, 0, 500, 10, &f) ==
+           EXEC_QUEUE_WAITING);
+    assert(exec_queue_trigger(q, "r3", "sub", "q", "Q", 1, NULL, 0, 500, 10, &f) ==
+           EXEC_QUEUE_WAITING);
+    assert(exec_queue_trigger(q, "r3", "sub", "a", "A3", 2, NULL, 0, 500, 11, &f) ==
+           EXEC_QUEUE_WAITING);
+    assert(exec_queue_schedule(q, "r3", "sub", ab, 2, s_sched("sub3"), 2000, 12, &f) ==
+           EXEC_QUEUE_FIRED);
     assert(s_input_is(&f, 0, "A3") && s_input_is(&f, 1, "B3") && f.n_inputs == 2);
     s_fired_free(&f);
 
     //  Same function, different calls: independent.
-    assert(exec_queue_schedule(q, "r4", "sub", ab, 2, s_sched("r4"), 100, 20, &f)
-           == EXEC_QUEUE_WAITING);
-    assert(exec_queue_schedule(q, "r5", "sub", ab, 2, s_sched("r5"), 90, 20, &f)
-           == EXEC_QUEUE_WAITING);
-    assert(exec_queue_trigger(q, "r4", "sub", "a", "4", 1, NULL, 0, 100, 21, &f)
-           == EXEC_QUEUE_WAITING);
+    assert(exec_queue_schedule(q, "r4", "sub", ab, 2, s_sched("r4"), 100, 20, &f) ==
+           EXEC_QUEUE_WAITING);
+    assert(exec_queue_schedule(q, "r5", "sub", ab, 2, s_sched("r5"), 90, 20, &f) ==
+           EXEC_QUEUE_WAITING);
+    assert(exec_queue_trigger(q, "r4", "sub", "a", "4", 1, NULL, 0, 100, 21, &f) ==
+           EXEC_QUEUE_WAITING);
     assert(exec_queue_next_deadline(q) <= 90);
 
     //  Expiry: r5 (deadline 90) first, then r4 (100) with one missing input; nothing at 89.
@@ -491,28 +488,27 @@ void exec_queue_test(bool verbose)
     assert(!strcmp(f.id, "r4") && f.n_missing == 1 && s_input_is(&f, 0, "4"));
     s_fired_free(&f);
     //  An expired entry stays a tombstone: a late trigger is ignored...
-    assert(exec_queue_trigger(q, "r4", "sub", "b", "late", 4, NULL, 0, 100, 101, &f)
-           == EXEC_QUEUE_IGNORED);
+    assert(exec_queue_trigger(q, "r4", "sub", "b", "late", 4, NULL, 0, 100, 101, &f) ==
+           EXEC_QUEUE_IGNORED);
     //  ...and an entry that never got its schedule expires without one.
-    assert(exec_queue_trigger(q, "r6", "x", "a", "A", 1, NULL, 0, 150, 100, &f)
-           == EXEC_QUEUE_WAITING);
+    assert(exec_queue_trigger(q, "r6", "x", "a", "A", 1, NULL, 0, 150, 100, &f) ==
+           EXEC_QUEUE_WAITING);
     assert(exec_queue_expire(q, 150, &f));
     assert(!strcmp(f.id, "r6") && !f.schedule && f.n_inputs == 0);
     s_fired_free(&f);
 
     //  Cancel: the waiting schedule comes back to the caller; a later schedule of a
     //  cancelled call says CANCELLED; a trigger is ignored.
-    assert(exec_queue_schedule(q, "r7", "sub", ab, 2, s_sched("r7"), 1000, 200, &f)
-           == EXEC_QUEUE_WAITING);
+    assert(exec_queue_schedule(q, "r7", "sub", ab, 2, s_sched("r7"), 1000, 200, &f) ==
+           EXEC_QUEUE_WAITING);
     void *back = exec_queue_cancel(q, "r7", "sub", 5000);
     assert(back && !strcmp(back, "r7"));
     s_test_free(back);
-    assert(exec_queue_trigger(q, "r7", "sub", "a", "A", 1, NULL, 0, 1000, 201, &f)
-           == EXEC_QUEUE_IGNORED);
+    assert(exec_queue_trigger(q, "r7", "sub", "a", "A", 1, NULL, 0, 1000, 201, &f) ==
+           EXEC_QUEUE_IGNORED);
     assert(exec_queue_cancel(q, "r8", "sub", 5000) == NULL);
     void *late = s_sched("r8");
-    assert(exec_queue_schedule(q, "r8", "sub", ab, 2, late, 1000, 202, &f)
-           == EXEC_QUEUE_CANCELLED);
+    assert(exec_queue_schedule(q, "r8", "sub", ab, 2, late, 1000, 202, &f) == EXEC_QUEUE_CANCELLED);
     s_test_free(late);
     assert(exec_queue_waiting(q) == 0);
 
@@ -520,8 +516,8 @@ void exec_queue_test(bool verbose)
     while (exec_queue_expire(q, 100000, &f))
         s_fired_free(&f);
     assert(exec_queue_next_deadline(q) == INT64_MAX);
-    assert(exec_queue_schedule(q, "r1", "src", NULL, 0, s_sched("again"), 200000, 100000, &f)
-           == EXEC_QUEUE_FIRED);
+    assert(exec_queue_schedule(q, "r1", "src", NULL, 0, s_sched("again"), 200000, 100000, &f) ==
+           EXEC_QUEUE_FIRED);
     s_fired_free(&f);
 
     //  Many entries (the table grows); destroy frees the schedules still waiting.
@@ -529,15 +525,15 @@ void exec_queue_test(bool verbose)
     char id[32];
     for (int i = 0; i < 1000; i++) {
         snprintf(id, sizeof id, "m%d", i);
-        assert(exec_queue_schedule(q, id, "sub", ab, 2, s_sched(id), 300000 + i % 7, 100000, &f)
-               == EXEC_QUEUE_WAITING);
+        assert(exec_queue_schedule(q, id, "sub", ab, 2, s_sched(id), 300000 + i % 7, 100000, &f) ==
+               EXEC_QUEUE_WAITING);
     }
     for (int i = 0; i < 1000; i += 2) {
         snprintf(id, sizeof id, "m%d", i);
-        assert(exec_queue_trigger(q, id, "sub", "a", "A", 1, NULL, 0, 0, 100001, &f)
-               == EXEC_QUEUE_WAITING);
-        assert(exec_queue_trigger(q, id, "sub", "b", "B", 1, NULL, 0, 0, 100001, &f)
-               == EXEC_QUEUE_FIRED);
+        assert(exec_queue_trigger(q, id, "sub", "a", "A", 1, NULL, 0, 0, 100001, &f) ==
+               EXEC_QUEUE_WAITING);
+        assert(exec_queue_trigger(q, id, "sub", "b", "B", 1, NULL, 0, 0, 100001, &f) ==
+               EXEC_QUEUE_FIRED);
         s_fired_free(&f);
     }
     assert(exec_queue_waiting(q) == 500);

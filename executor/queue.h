@@ -27,23 +27,23 @@ typedef void(exec_queue_free_fn)(void *schedule);
 //  A function that is ready to run (or that expired). Value type: the caller takes schedule
 //  (sets it to NULL), then exec_fired_fini frees the rest.
 typedef struct {
-    char *id;                   //  owned: the call's request id
-    char *function;             //  owned: the target function
-    void *schedule;             //  owned; NULL for an expired entry that never got one
-    cb_bytes_t *inputs;         //  owned: upstream results in edge order (n_inputs of them)
+    char *id;           //  owned: the call's request id
+    char *function;     //  owned: the target function
+    void *schedule;     //  owned; NULL for an expired entry that never got one
+    cb_bytes_t *inputs; //  owned: upstream results in edge order (n_inputs of them)
     size_t n_inputs;
-    char **logs;                //  owned: upstream log lines, in edge order of their trigger
+    char **logs; //  owned: upstream log lines, in edge order of their trigger
     size_t n_logs;
-    size_t n_missing;           //  expired only: incoming edges that sent no trigger
+    size_t n_missing; //  expired only: incoming edges that sent no trigger
 } exec_fired_t;
 
 void exec_fired_fini(exec_fired_t *self);
 
 typedef enum {
-    EXEC_QUEUE_WAITING,         //  kept; waits for more
-    EXEC_QUEUE_FIRED,           //  *fired is set: run it now
-    EXEC_QUEUE_IGNORED,         //  a duplicate, a trigger from no incoming edge, or finished
-    EXEC_QUEUE_CANCELLED,       //  a schedule for a call already cancelled here
+    EXEC_QUEUE_WAITING,   //  kept; waits for more
+    EXEC_QUEUE_FIRED,     //  *fired is set: run it now
+    EXEC_QUEUE_IGNORED,   //  a duplicate, a trigger from no incoming edge, or finished
+    EXEC_QUEUE_CANCELLED, //  a schedule for a call already cancelled here
 } exec_queue_rc_t;
 
 //  free_schedule frees the schedules left in the queue when it is destroyed.
@@ -56,16 +56,15 @@ void exec_queue_destroy(exec_queue_t **self_p);
 //  queue owns schedule; on FIRED it is fired->schedule (caller owns *fired, uninitialised
 //  before); on IGNORED and CANCELLED the caller keeps it. id, function, sources are copied.
 exec_queue_rc_t exec_queue_schedule(exec_queue_t *self, const char *id, const char *function,
-                                    const char *const *sources, size_t n_sources,
-                                    void *schedule, int64_t deadline, int64_t now,
-                                    exec_fired_t *fired);
+                                    const char *const *sources, size_t n_sources, void *schedule,
+                                    int64_t deadline, int64_t now, exec_fired_t *fired);
 //  A trigger: source's result for (id, function), with the log lines so far. result and
 //  logs are copied. An entry created by this trigger (no schedule yet) waits until
 //  deadline_if_new. FIRED as above.
 exec_queue_rc_t exec_queue_trigger(exec_queue_t *self, const char *id, const char *function,
                                    const char *source, const void *result, size_t len,
-                                   const char *const *logs, size_t n_logs,
-                                   int64_t deadline_if_new, int64_t now, exec_fired_t *fired);
+                                   const char *const *logs, size_t n_logs, int64_t deadline_if_new,
+                                   int64_t now, exec_fired_t *fired);
 //  The call failed upstream of (id, function): drops what waits there and remembers the
 //  entry as finished until forget_at (so a later schedule returns CANCELLED). Returns the
 //  schedule that waited (caller owns; to pass the cancellation on), or NULL.

@@ -1,12 +1,13 @@
 //  executor/runner.h: the runner, a child process that loads and runs functions for its
 //  executor, and the executor's handle on it (docs/faas-design.md, "Executor and runner").
 //
-//  The executor never runs user code. exec_runner_new forks a runner connected by a
-//  SOCK_STREAM socketpair; the runner makes its own KVS client (to the cache) after the
-//  fork, closes every descriptor it inherited but its end of the pair and stdio, sets
-//  RLIMIT_CORE to 0, and dies with its executor (PR_SET_PDEATHSIG). It runs one job at a
-//  time and keeps no state that matters: a new runner loads functions again on demand (the
-//  executor re-sends LOADs for its pinned functions).
+//  The executor never runs user code. exec_runner_new starts a runner (fork + exec of the
+//  executor's own binary in runner mode, so that nothing of the executor's threads, locks
+//  or sockets carries over) connected by a SOCK_STREAM socketpair; the runner makes its
+//  own KVS client (to the cache), closes every descriptor but its end of the pair and
+//  stdio, sets RLIMIT_CORE to 0, and dies with its executor (PR_SET_PDEATHSIG). It runs
+//  one job at a time and keeps no state that matters: a new runner loads functions again
+//  on demand (the executor re-sends LOADs for its pinned functions).
 //
 //  Protocol: frames of executor/frame.h, one job at a time, each answered by one DONE.
 //    executor -> runner
@@ -57,15 +58,20 @@
 typedef struct _exec_runner_t exec_runner_t;
 
 typedef struct {
-    const char *routing;        //  KVS routing address for the runner's client (the cache's)
-    const char *bind_ip;        //  where that client binds its reply socket
-    const char *executor_id;    //  this executor's address, for cb_fn_getid
-    const exec_trust_t *trust;  //  signatures required when trust->enforced
+    const char *program;       //  the executable with a runner mode (cb-executor); NULL: this one
+    const char *routing;       //  KVS routing address for the runner's client (the cache's)
+    const char *bind_ip;       //  where that client binds its reply socket
+    const char *executor_id;   //  this executor's address, for cb_fn_getid
+    const exec_trust_t *trust; //  signatures required when trust->enforced
 } exec_runner_config_t;
 
-//  Forks a runner. config and what it points to are borrowed (the child uses its copy).
-//  NULL with err set if the socketpair or the fork fails.
+//  Starts a runner: `program --runner ...` in a new process (fork + exec), its end of the
+//  socketpair as descriptor 3. config is borrowed (copied into the runner's argv). NULL
+//  with err set if the socketpair or the spawn fails.
 exec_runner_t *exec_runner_new(const exec_runner_config_t *config, char *err, size_t errlen);
+//  The runner process's main: cb-executor calls it first thing when its argv[1] is
+//  "--runner" (the arguments exec_runner_new passes). Never returns.
+void exec_runner_main(int argc, char **argv) __attribute__((noreturn));
 //  Kills the runner (SIGKILL) if it still runs, reaps it, frees the handle. Idempotent.
 void exec_runner_destroy(exec_runner_t **self_p);
 

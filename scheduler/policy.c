@@ -137,7 +137,10 @@ void sched_policy_report_node(sched_policy_t *self, const char *node, const char
                               const char *const *keys, size_t nkeys, int64_t now)
 {
     assert(self && node && cache_address && (nkeys == 0 || keys));
-    sched_node_t *n = &self->nodes[s_node_number(self, node)];
+    //  Numbered first: s_node_number may move the array, and the order in which an
+    //  expression like &self->nodes[s_node_number(...)] reads self->nodes is unspecified.
+    uint32_t number = s_node_number(self, node);
+    sched_node_t *n = &self->nodes[number];
     if (strcmp(n->cache_address, cache_address) != 0) {
         cb_free(n->cache_address);
         n->cache_address = cb_strdup(cache_address);
@@ -368,6 +371,17 @@ void sched_policy_test(bool verbose)
     sched_policy_config_t config = {.dead_ms = 3000, .random_pct = 0, .seed = 42};
     sched_policy_t *p = sched_policy_new(&config);
     assert(sched_policy_pick(p, 0, NULL, 0, NULL, 0) == -1);      //  nobody to run on
+    //  A cache may report before any executor of its node (and before any node exists),
+    //  and nodes keep coming: their array grows under the reports.
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "early%d", i);
+        sched_policy_report_node(p, name, "ipc:///tmp/cache", 0, 0, NULL, 0, 0);
+    }
+    assert(sched_policy_node_count(p) == 20);
+    assert(strcmp(sched_policy_node(p, 19)->name, "early19") == 0);
+    sched_policy_destroy(&p);
+    p = sched_policy_new(&config);
 
     //  Reports: numbering, restart detection, moves.
     sched_exec_report_t r = {"n0/0", "tcp://127.0.0.1:7001", "n0", 0, 0, 0, 1};

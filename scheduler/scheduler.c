@@ -1654,8 +1654,11 @@ static void s_handle_pin_ack(sched_scheduler_t *self, const PinAck *ack, int64_t
     s_pin_t *p = s_pin_find(f, (uint32_t)exec);
     if (ack->error != CB_ERROR__CB_OK) {
         self->stats.pin_failures++;
-        cb_warn("executor %s could not pin function '%s': %s", id, f->name,
-                ack->error_message);
+        //  Rate-limited: a function whose code no executor can load fails again at every
+        //  repair round.
+        if (cb_log_ratelimit(&self->log_last))
+            cb_warn("executor %s could not pin function '%s': %s", id, f->name,
+                    ack->error_message);
         if (p)
             s_pin_remove(self, f, (size_t)(p - f->pins));
         for (s_registration_t *r = self->registrations; r; r = r->next)

@@ -41,10 +41,10 @@ static void s_fail(const char *fmt, ...)
     exit(1);
 }
 
-#define CHECK(cond, ...)                                                                     \
-    do {                                                                                     \
-        if (!(cond))                                                                         \
-            s_fail(__VA_ARGS__);                                                             \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            s_fail(__VA_ARGS__);                                                                   \
     } while (0)
 
 static void s_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -68,18 +68,18 @@ typedef struct {
 } s_push_t;
 
 static void *s_ctx;
-static void *s_replies;          //  PULL: our response address
+static void *s_replies; //  PULL: our response address
 static char s_reply_to[128];
-static void *s_status;           //  PULL bound at the scheduler's report address
+static void *s_status; //  PULL bound at the scheduler's report address
 static s_push_t s_pushes[32];
 static int s_npushes;
 static cb_kvs_t *s_kvs;
 static const char *s_examples;
 static const char *s_exec_a, *s_exec_b, *s_exec_t;
 static unsigned s_next_id;
-static Reply *s_stash[64];       //  replies that came before someone waited for them
+static Reply *s_stash[64]; //  replies that came before someone waited for them
 static int s_nstash;
-static uint32_t s_abi = 1;       //  abi_version of the blobs uploaded
+static uint32_t s_abi = 1; //  abi_version of the blobs uploaded
 
 static void *s_push(const char *address)
 {
@@ -175,8 +175,8 @@ static ExecutorInfo *s_wait_info(const char *address, const char *name, bool pin
         StatusReport *r = s_wait_status(500);
         if (!r)
             continue;
-        if (r->body_case == STATUS_REPORT__BODY_EXECUTOR
-            && !strcmp(r->executor->address, address)) {
+        if (r->body_case == STATUS_REPORT__BODY_EXECUTOR &&
+            !strcmp(r->executor->address, address)) {
             bool has = false;
             for (size_t i = 0; i < r->executor->n_pinned; i++)
                 has |= !strcmp(r->executor->pinned[i], name);
@@ -190,7 +190,8 @@ static ExecutorInfo *s_wait_info(const char *address, const char *name, bool pin
         }
         status_report__free_unpacked(r, NULL);
     }
-    s_fail("no report from %s (with '%s' %s)", address, name ? name : "", pinned ? "pinned" : "unpinned");
+    s_fail("no report from %s (with '%s' %s)", address, name ? name : "",
+           pinned ? "pinned" : "unpinned");
 }
 
 static PinAck *s_wait_pin_ack(const char *function)
@@ -200,7 +201,8 @@ static PinAck *s_wait_pin_ack(const char *function)
         StatusReport *r = s_wait_status(500);
         if (!r)
             continue;
-        if (r->body_case == STATUS_REPORT__BODY_PIN_ACK && !strcmp(r->pin_ack->function, function)) {
+        if (r->body_case == STATUS_REPORT__BODY_PIN_ACK &&
+            !strcmp(r->pin_ack->function, function)) {
             PinAck *ack = r->pin_ack;
             r->pin_ack = NULL;
             r->body_case = STATUS_REPORT__BODY__NOT_SET;
@@ -323,14 +325,13 @@ static void s_put_value(const char *key, const ProtobufCBinaryData *v)
 //  Calls
 
 typedef struct {
-    const char *ref;            //  a KVS key, or NULL for a value
-    ProtobufCBinaryData value;  //  owned by the caller of s_call
+    const char *ref;           //  a KVS key, or NULL for a value
+    ProtobufCBinaryData value; //  owned by the caller of s_call
 } s_arg_t;
 
 //  Sends a one-shot call of function to executor; returns the request id in id.
-static void s_call_async(const char *executor, const char *function, const s_arg_t *args,
-                         size_t n, const char *output_key, uint32_t timeout_ms, char *id,
-                         size_t idlen)
+static void s_call_async(const char *executor, const char *function, const s_arg_t *args, size_t n,
+                         const char *output_key, uint32_t timeout_ms, char *id, size_t idlen)
 {
     s_new_id(id, idlen);
     Arg *pargs = cb_calloc(n ? n : 1, sizeof *pargs);
@@ -392,8 +393,7 @@ static void s_expect_error(const char *executor, const char *function, const s_a
     int64_t start = cb_clock_mono_ms();
     Reply *r = s_call(executor, function, args, n, timeout_ms);
     CHECK(r->error == (CbError)code && strstr(r->error_message, text),
-          "%s: want error %d with '%s', got %d '%s'", what, code, text, r->error,
-          r->error_message);
+          "%s: want error %d with '%s', got %d '%s'", what, code, text, r->error, r->error_message);
     s_ok("%s: %s (%" PRId64 " ms)", what, r->error_message, cb_clock_mono_ms() - start);
     reply__free_unpacked(r, NULL);
 }
@@ -407,8 +407,8 @@ typedef struct {
 
 typedef struct {
     const char *function;
-    const char *where;          //  executor address
-    int64_t arg;                //  one fixed int argument, when has_arg
+    const char *where; //  executor address
+    int64_t arg;       //  one fixed int argument, when has_arg
     bool has_arg;
 } s_place_t;
 
@@ -485,17 +485,16 @@ static void s_schedule(const char *id, const s_place_t *places, size_t n, const 
         cb_free(arg[i].value.data);
 }
 
-static void s_schedule_all(const char *id, const s_place_t *places, size_t n,
-                           const s_edge_t *edges, size_t n_edges, const char *output_key,
-                           uint32_t timeout_ms)
+static void s_schedule_all(const char *id, const s_place_t *places, size_t n, const s_edge_t *edges,
+                           size_t n_edges, const char *output_key, uint32_t timeout_ms)
 {
-    for (size_t i = n; i-- > 0;)        //  sinks first: their triggers must wait for nothing
+    for (size_t i = n; i-- > 0;) //  sinks first: their triggers must wait for nothing
         s_schedule(id, places, n, edges, n_edges, places[i].function, output_key, timeout_ms);
 }
 
 //  Plays an upstream executor: sends target a trigger from source.
-static void s_trigger(const char *executor, const char *id, const char *source,
-                      const char *target, const ProtobufCBinaryData *result, const char *log)
+static void s_trigger(const char *executor, const char *id, const char *source, const char *target,
+                      const ProtobufCBinaryData *result, const char *log)
 {
     DagTrigger t = DAG_TRIGGER__INIT;
     t.id = (char *)id;
@@ -553,8 +552,8 @@ static void t_reports(void)
     for (int i = 0; i < 3; i++) {
         ExecutorInfo *info = s_wait_info(all[i], NULL, false);
         CHECK(info->incarnation != 0 && *info->id && *info->node, "executor info fields");
-        s_ok("report from %s: id %s, node %s, incarnation %u", info->address, info->id,
-             info->node, info->incarnation);
+        s_ok("report from %s: id %s, node %s, incarnation %u", info->address, info->id, info->node,
+             info->incarnation);
         executor_info__free_unpacked(info, NULL);
     }
 }
@@ -597,9 +596,8 @@ static void t_dag_order(void)
 {
     //  sub(incr(10), square(3)) = 11 - 9, and with the edges the other way round, 9 - 11.
     char id[64];
-    s_place_t places[] = {{"incr", s_exec_a, 10, true},
-                          {"square", s_exec_b, 3, true},
-                          {"sub", s_exec_a, 0, false}};
+    s_place_t places[] = {
+        {"incr", s_exec_a, 10, true}, {"square", s_exec_b, 3, true}, {"sub", s_exec_a, 0, false}};
     s_edge_t edges[] = {{"incr", "sub"}, {"square", "sub"}};
     s_schedule_all(s_new_id(id, sizeof id), places, 3, edges, 2, NULL, 0);
     CHECK(s_dag_int(id, "sub order") == 2, "sub(incr, square) != 2");
@@ -610,8 +608,8 @@ static void t_dag_order(void)
 
     //  Deterministic arrival order: we play both upstream executors and send the second
     //  edge's trigger first.
-    s_place_t fake[] = {{"x", s_exec_a, 0, false}, {"y", s_exec_a, 0, false},
-                        {"sub", s_exec_b, 0, false}};
+    s_place_t fake[] = {
+        {"x", s_exec_a, 0, false}, {"y", s_exec_a, 0, false}, {"sub", s_exec_b, 0, false}};
     s_edge_t xy[] = {{"x", "sub"}, {"y", "sub"}};
     s_schedule(s_new_id(id, sizeof id), fake, 3, xy, 2, "sub", NULL, 0);
     ProtobufCBinaryData v100, v1;
@@ -679,8 +677,8 @@ static void t_dag_logs(void)
     s_schedule_all(s_new_id(id, sizeof id), places, 2, edges, 1, NULL, 0);
     Reply *r = s_dag_reply(id, "echo_log->incr");
     CHECK(r->error == CB_ERROR__CB_OK && s_as_int(&r->result, "incr") == 6, "echo_log->incr");
-    CHECK(r->n_logs == 2 && strstr(r->logs[0], "echo_log got 1 arguments")
-              && strstr(r->logs[1], "arg 1: int 5"),
+    CHECK(r->n_logs == 2 && strstr(r->logs[0], "echo_log got 1 arguments") &&
+              strstr(r->logs[1], "arg 1: int 5"),
           "the source's logs reach the client with the sink's reply (%zu lines)", r->n_logs);
     reply__free_unpacked(r, NULL);
     s_ok("DAG: log lines travel with the triggers to the sink's reply");
@@ -744,14 +742,14 @@ static void t_failures(void)
                    "function 'nosuch' does not exist", "missing function");
     s_expect_error(s_exec_b, "garbage", NULL, 0, 0, CB_ERROR__CB_LOAD_FAILED,
                    "function 'garbage' could not be loaded", "garbage .so");
-    s_expect_error(s_exec_b, "noabi", NULL, 0, 0, CB_ERROR__CB_LOAD_FAILED,
-                   "cb_fn_abi_version", "a .so without cb_fn_abi_version");
-    s_expect_error(s_exec_b, "incr_abi2", NULL, 0, 0, CB_ERROR__CB_LOAD_FAILED,
-                   "ABI version 2", "a blob for another ABI version");
+    s_expect_error(s_exec_b, "noabi", NULL, 0, 0, CB_ERROR__CB_LOAD_FAILED, "cb_fn_abi_version",
+                   "a .so without cb_fn_abi_version");
+    s_expect_error(s_exec_b, "incr_abi2", NULL, 0, 0, CB_ERROR__CB_LOAD_FAILED, "ABI version 2",
+                   "a blob for another ABI version");
     s_arg_t bad = {NULL, {0, NULL}};
     s_str_value("three", &bad.value);
-    s_expect_error(s_exec_b, "incr", &bad, 1, 0, CB_ERROR__CB_FUNCTION_FAILED,
-                   "incr takes one int", "incr of a string");
+    s_expect_error(s_exec_b, "incr", &bad, 1, 0, CB_ERROR__CB_FUNCTION_FAILED, "incr takes one int",
+                   "incr of a string");
     cb_free(bad.value.data);
 }
 
@@ -761,10 +759,10 @@ static void t_trust(void)
     s_int_value(3, &arg.value);
     s_expect_error(s_exec_t, "incr", &arg, 1, 0, CB_ERROR__CB_UNTRUSTED, "is not signed",
                    "unsigned code with trusted keys");
-    s_expect_error(s_exec_t, "incr_other", &arg, 1, 0, CB_ERROR__CB_UNTRUSTED,
-                   "does not trust", "code signed by an untrusted key");
-    s_expect_error(s_exec_t, "incr_forged", &arg, 1, 0, CB_ERROR__CB_UNTRUSTED,
-                   "does not verify", "code whose signature is for another name");
+    s_expect_error(s_exec_t, "incr_other", &arg, 1, 0, CB_ERROR__CB_UNTRUSTED, "does not trust",
+                   "code signed by an untrusted key");
+    s_expect_error(s_exec_t, "incr_forged", &arg, 1, 0, CB_ERROR__CB_UNTRUSTED, "does not verify",
+                   "code whose signature is for another name");
     CHECK(s_call_int(s_exec_t, "incr_signed", 3) == 4, "signed incr");
     s_ok("code signed with the trusted key runs");
     s_pin(s_exec_t, "incr", CB_ERROR__CB_UNTRUSTED);
@@ -790,8 +788,8 @@ static void t_refs_and_outputs(void)
     r = s_call(s_exec_b, "echo_log", &raw, 1, 0);
     cb_value_t rv;
     CHECK(r->error == CB_ERROR__CB_OK, "raw bytes ref: %s", r->error_message);
-    CHECK(cb_value_decode(r->result.data, r->result.len, &rv) == 0 && rv.type == CB_VALUE_BYTES
-              && rv.bytes.len == 3 && !memcmp(rv.bytes.data, "abc", 3),
+    CHECK(cb_value_decode(r->result.data, r->result.len, &rv) == 0 && rv.type == CB_VALUE_BYTES &&
+              rv.bytes.len == 3 && !memcmp(rv.bytes.data, "abc", 3),
           "raw bytes ref: echoed as BYTES");
     CHECK(r->n_logs == 2 && !strcmp(r->logs[1], "arg 1: type 0, 3 bytes"), "raw bytes log");
     cb_value_fini(&rv);
@@ -826,8 +824,8 @@ static void t_refs_and_outputs(void)
             CHECK(v2.type == CB_VALUE_INT64 && v2.i64 == 6, "exec/out1 holds %s",
                   cb_value_format(&v2));
         else
-            CHECK(v2.type == CB_VALUE_ERROR
-                      && strstr((char *)v2.bytes.data, k == 1 ? "always fails" : "crashed"),
+            CHECK(v2.type == CB_VALUE_ERROR &&
+                      strstr((char *)v2.bytes.data, k == 1 ? "always fails" : "crashed"),
                   "%s holds an error value", keys[k]);
         char *text = cb_value_format(&v2);
         s_ok("output key %s: %s", keys[k], text);
@@ -870,8 +868,8 @@ static void t_library(void)
     lat_t got;
     CHECK(cb_kvs_get(s_kvs, "exec/dst", &got) == 0, "exec/dst");
     cb_value_t dv;
-    CHECK(cb_value_decode(got.u.lww.value.data, got.u.lww.value.len, &dv) == 0
-              && dv.type == CB_VALUE_STRING && dv.bytes.len == 12,
+    CHECK(cb_value_decode(got.u.lww.value.data, got.u.lww.value.len, &dv) == 0 &&
+              dv.type == CB_VALUE_STRING && dv.bytes.len == 12,
           "exec/dst holds the string");
     cb_value_fini(&dv);
     lat_fini(&got);
@@ -888,8 +886,8 @@ static void t_library(void)
     CHECK(!strcmp(r->logs[1], "arg 1: string \"hi\"") && !strcmp(r->logs[2], "arg 2: int 5"),
           "echo_log lines");
     cb_value_t ev;
-    CHECK(cb_value_decode(r->result.data, r->result.len, &ev) == 0 && ev.type == CB_VALUE_STRING
-              && ev.bytes.len == 2,
+    CHECK(cb_value_decode(r->result.data, r->result.len, &ev) == 0 && ev.type == CB_VALUE_STRING &&
+              ev.bytes.len == 2,
           "echo_log echoes");
     cb_value_fini(&ev);
     reply__free_unpacked(r, NULL);
@@ -993,7 +991,7 @@ static void t_new_code(void)
     CHECK(s_call_int(s_exec_a, "swap2", 3) == 9, "swap2 is square after an unpin");
     s_ok("an unpin flushes the code of a function that ran unpinned");
 
-    s_upload_code("swap", (const uint8_t *)"", 0, 0);     //  deleted: empty code
+    s_upload_code("swap", (const uint8_t *)"", 0, 0); //  deleted: empty code
     s_pin(s_exec_b, "swap", CB_ERROR__CB_NO_SUCH_FUNCTION);
     ExecutorInfo *info = s_wait_info(s_exec_b, "swap", false);
     executor_info__free_unpacked(info, NULL);
@@ -1016,7 +1014,7 @@ static void s_round_trips(const char *function, const char *what)
     int64_t *rtt = cb_malloc(N * sizeof *rtt);
     s_arg_t arg = {NULL, {0, NULL}};
     s_int_value(1, &arg.value);
-    for (int i = -100; i < N; i++) {        //  100 warm-up calls
+    for (int i = -100; i < N; i++) { //  100 warm-up calls
         char id[64];
         int64_t start = cb_clock_mono_us();
         s_call_async(s_exec_a, function, &arg, 1, NULL, 0, id, sizeof id);
@@ -1032,8 +1030,8 @@ static void s_round_trips(const char *function, const char *what)
     int64_t sum = 0;
     for (int i = 0; i < N; i++)
         sum += rtt[i];
-    s_ok("%s, %d calls: median %" PRId64 " us, mean %" PRId64 " us, p99 %" PRId64 " us", what,
-         N, rtt[N / 2], sum / N, rtt[N * 99 / 100]);
+    s_ok("%s, %d calls: median %" PRId64 " us, mean %" PRId64 " us, p99 %" PRId64 " us", what, N,
+         rtt[N / 2], sum / N, rtt[N * 99 / 100]);
     cb_free(rtt);
 }
 
@@ -1059,8 +1057,8 @@ static void s_setup(const char *routing, const char *scheduler)
     s_kvs = cb_kvs_new(&config);
     CHECK(s_kvs, "KVS client for %s", routing);
 
-    const char *plain[] = {"incr", "square", "sub", "add", "crash", "spin", "fail",
-                           "kvs_rw", "echo_log", "sendrecv", "big"};
+    const char *plain[] = {"incr", "square", "sub",      "add",      "crash", "spin",
+                           "fail", "kvs_rw", "echo_log", "sendrecv", "big"};
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
         s_upload(plain[i], plain[i], 0);
     s_upload("incr_signed", "incr", 1);

@@ -110,7 +110,7 @@ wait_until() {
 # builds a function (docs/faas.md); prints the path.
 build_fn() {
     mkdir -p "$T_WORK/fn"
-    cc -std=c11 -O1 -Wall -Wextra -Werror -shared -fPIC -I"$T_ROOT" -x c - \
+    cc -std=c11 -D_GNU_SOURCE -O1 -Wall -Wextra -Werror -shared -fPIC -I"$T_ROOT" -x c - \
         -o "$T_WORK/fn/$1.so" || fail "cannot build function $1"
     echo "$T_WORK/fn/$1.so"
 }

@@ -1244,6 +1244,20 @@ static int s_main(int dead_ms, int pin_timeout_ms)
     s_expect(s_wait_reply(id, S_WAIT_MS), CB_ERROR__CB_NO_RESOURCES,
              "no executor is alive to run function 'incr'", "call without executors");
 
+    //  A cache reports before any executor of its node: the node is known from then on.
+    NodeInfo early = NODE_INFO__INIT;
+    early.node = "n0";
+    early.cache_address = "ipc:///tmp/sched-check-cache";
+    StatusReport rep = STATUS_REPORT__INIT;
+    rep.body_case = STATUS_REPORT__BODY_NODE;
+    rep.node = &early;
+    s_send_report(&rep);
+    r = s_status_request();
+    CHECK(r->status->n_nodes == 1 && strcmp(r->status->nodes[0]->node, "n0") == 0 &&
+              strcmp(r->status->nodes[0]->cache_address, early.cache_address) == 0,
+          "a cache's report before any executor's: node n0 with its cache address");
+    reply__free_unpacked(r, NULL);
+
     s_fx_start("n0/0", "n0", NULL, 0);
     s_fx_start("n0/1", "n0", NULL, 0);
     s_fx_start("n1/0", "n1", NULL, 0);

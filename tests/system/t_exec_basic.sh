@@ -56,6 +56,7 @@ for _ in $(seq 50); do kill -0 "$A_PID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$A_PID" 2>/dev/null && fail "executor a did not stop on SIGTERM"
 wait "$A_PID"; rc=$?
 expect_eq "$rc" 0 "executor a exit status"
+echo "executor a: $(grep -o "warm runner round trip .*" "$T_WORK/exec-a.log")"
 sleep 0.2
 kill -0 "$RUNNER" 2>/dev/null && fail "the runner outlived its executor"
 ok "the runner stops with its executor"

@@ -122,10 +122,10 @@ faas_alive 0
 # ---- sizes --------------------------------------------------------------------------------
 # The cluster runs with --max-value-bytes 65536 (KVS and cache).
 big=$(head -c 70000 /dev/zero | tr '\0' x)
-expect_err "put over the KVS limit" "large|limit" put k_big "str:$big"
+expect_err "put over the KVS limit" "large|limit|exceeds" put k_big "str:$big"
 expect_ok "register big" "registered big" register big "$T_EXAMPLES/big.so"
 expect_ok "a result under the limit at an output key" "OK" put k_small 1
-expect_err "a result over the limit at an output key" "large|limit|too" call big 100000 --output-key k_bigout
+expect_err "a result over the limit at an output key" "large|limit|too|exceeds" call big 100000 --output-key k_bigout
 expect_ok "small results still fine" "3" call incr 2
 # Code: over the scheduler's limit (16 MiB by default), and over the client's (64 MiB).
 head -c 64 "$T_EXAMPLES/incr.so" >"$T_WORK/huge.so"

@@ -150,13 +150,28 @@ ok "redis-cli --pipe: 2000 commands"
 exec 4<>/dev/tcp/127.0.0.1/"$PORT"
 for bad in '*1\r\n$x\r\n' '*2\r\n$3\r\nGET\r\n+k\r\n' '*abc\r\n' '*1\r\n$2\r\nabc\r\n' \
            'SET "unbalanced\r\n'; do
+    t0=$(date +%s%N)
     out=$(raw "$bad")
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     [[ "$out" == "-ERR Protocol error: "* ]] || fail "malformed '$bad' got [$out]"
+    # raw reads until the server closes or 3 s pass: closing is what makes it return early.
+    [ "$ms" -lt 2500 ] || fail "malformed '$bad': connection not closed (${ms} ms)"
     ok "malformed '$bad' -> ${out%$'\r'*}, connection closed"
 done
 printf 'PING\r\n' >&4
 expect_eq "$(timeout 5 head -c 7 <&4)" "$(printf '+PONG\r\n')" "another connection still served"
 exec 4<&-
+# Junk never crashes the node (ASan build): a seeded round, the same every run, then random
+# bytes, then random bytes shaped like RESP. Each connection ends with an error or EOF.
+LC_ALL=C awk 'BEGIN { s = 4242; for (i = 0; i < 65536; i++) { s = (s * 1103515245 + 12345) % 2147483648;
+     printf "%c", int(s / 65536) % 256 } }' >"$T_WORK/junk1"
+head -c 65536 /dev/urandom >"$T_WORK/junk2"
+head -c 65536 /dev/urandom | tr '\0-\077' '*$\r\n0123456789 GETSETMGETDEL"' >"$T_WORK/junk3"
+for j in 1 2 3; do
+    timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; cat '$T_WORK/junk$j' >&3 2>/dev/null; timeout 3 cat <&3 >/dev/null"
+    is PONG PING
+done
+ok "junk input: node alive and answering"
 # A huge declared bulk is refused before any of it is buffered.
 out=$(raw '*2\r\n$3\r\nGET\r\n$999999999999\r\n')
 expect_eq "${out%$'\r'*}" "-ERR Protocol error: invalid bulk length" "oversized bulk refused"
@@ -227,9 +242,11 @@ exec 5<&-
 ok "connections over --resp-max-clients refused with an error"
 
 # ---- AUTH ------------------------------------------------------------------------------------
+# Its ports (offset + 30, RESP on 6479 + offset) stay inside this test's slot of 300 ports.
 APORT=$((PORT + 100))
-"$T_BIN/anna-server" --port-offset $((T_OFFSET + 100)) --threads 2 --resp-port "$APORT" \
-    --resp-password 's3cret' >"$T_WORK/auth.log" 2>&1 &
+# (This node also keeps two replicas of every key: RESP reads its own writes through gossip.)
+"$T_BIN/anna-server" --port-offset $((T_OFFSET + 30)) --threads 2 --replication 2 \
+    --resp-port "$APORT" --resp-password 's3cret' >"$T_WORK/auth.log" 2>&1 &
 T_PIDS+=($!)
 for _ in $(seq 100); do grep -q ready "$T_WORK/auth.log" && break; sleep 0.1; done
 ra() { timeout 10 redis-cli -p "$APORT" --no-raw "$@" 2>&1 | grep -v '^Warning: Using a password'; }
@@ -239,18 +256,26 @@ expect_eq "$(printf 'AUTH wrong\nGET a\n' | ra)" \
     $'(error) WRONGPASS invalid username-password pair or user is disabled.\n(error) NOAUTH Authentication required.' "wrong password"
 expect_eq "$(printf 'AUTH s3cret\nSET a 1\nGET a\n' | ra)" $'OK\nOK\n"1"' "AUTH then commands"
 expect_eq "$(printf 'AUTH default s3cret\nGET a\n' | ra)" $'OK\n"1"' "AUTH default <password>"
-expect_eq "$(ra -a s3cret GET a)" '"1"' "redis-cli -a"
+expect_eq "$(printf 'AUTH s3cret\nDEL a\nGET a\nSADD r x\nSMEMBERS r\n' | ra)" \
+    $'OK\n(integer) 1\n(nil)\n(integer) 1\n1) "x"' "replication 2: DEL, GET, SADD, SMEMBERS"
+expect_eq "$(ra -a s3cret SISMEMBER r x)" '(integer) 1' "redis-cli -a"
 ra HELLO 2 AUTH default s3cret | head -2 | sed 's/^ *//' | paste -sd' ' | grep -q '"server" 2) "anna"' || fail "HELLO AUTH"
 ok "HELLO 2 AUTH default <password>"
 expect_eq "$(ra AUTH x)" '(error) WRONGPASS invalid username-password pair or user is disabled.' "AUTH with a wrong password"
 expect_eq "$(rc AUTH x)" '(error) ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?' "AUTH without a password configured"
 
-# ---- the node is healthy, stops cleanly, and reports RESP counters -------------------------
+# ---- the node is healthy, stops cleanly under load, and reports RESP counters --------------
 kill -0 "$ANNA_PID" || fail "anna-server died"
+if command -v redis-benchmark >/dev/null; then
+    timeout 30 redis-benchmark -p "$PORT" -c 20 -P 16 -t set,get -n 100000000 -q >/dev/null 2>&1 &
+    load=$!
+    sleep 1.5
+fi
 kill -TERM "$ANNA_PID"
 for _ in $(seq 100); do kill -0 "$ANNA_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$ANNA_PID"; rc=$?
-expect_eq "$rc" 0 "exit status after SIGTERM"
+expect_eq "$rc" 0 "exit status after SIGTERM (under load)"
+[ -n "${load:-}" ] && { kill "$load" 2>/dev/null; wait "$load" 2>/dev/null; }
 grep -q 'anna-server resp 1: accepted=[1-9]' "$T_WORK/node.log" || fail "no RESP counters at exit"
 ! grep -q 'Sanitizer\|runtime error' "$T_WORK/node.log" "$T_WORK/auth.log" || { cat "$T_WORK/node.log" >&2; fail "sanitizer report"; }
 ok "RESP counters printed at exit; no sanitizer report"
