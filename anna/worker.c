@@ -21,6 +21,7 @@
 #include "anna/arena.h"
 #include "anna/placement.h"
 #include "anna/pushcache.h"
+#include "anna/resp.h"
 #include "anna/store.h"
 #include "anna/subs.h"
 #include "common/alloc.h"
@@ -71,6 +72,11 @@ struct _anna_worker_t {
     anna_config_t config;       //  copy
     void *ctx;                  //  borrowed
     void *keys;                 //  PULL: key requests from clients
+    void *ikeys;                //  PULL on inproc://anna-keys-<t>: the RESP threads' requests;
+                                //  NULL when RESP is off
+    void **resp_out;            //  PUSH per RESP thread to inproc://anna-resp-<i>, connected on
+                                //  first use
+    int nresp;                  //  RESP threads of the node (0: RESP off)
     void *gossip;               //  PULL: gossip from other owners
     void **peers;               //  PUSH per thread to its gossip port; NULL for us or L == 1
     anna_pushcache_t *replies;  //  PUSH sockets to clients' response addresses
@@ -200,9 +206,17 @@ static void s_close_sockets(anna_worker_t *self)
 {
     if (self->keys)
         zmq_close(self->keys);
+    if (self->ikeys)
+        zmq_close(self->ikeys);
     if (self->gossip)
         zmq_close(self->gossip);
-    self->keys = self->gossip = NULL;
+    self->keys = self->ikeys = self->gossip = NULL;
+    if (self->resp_out)
+        for (int i = 0; i < self->nresp; i++)
+            if (self->resp_out[i]) {
+                zmq_close(self->resp_out[i]);
+                self->resp_out[i] = NULL;
+            }
     if (self->peers)
         for (int t = 0; t < self->config.threads; t++)
             if (self->peers[t]) {
@@ -230,6 +244,25 @@ anna_worker_t *anna_worker_new(void *ctx, const anna_config_t *config, uint32_t 
     if (!self->keys || !self->gossip) {
         anna_worker_destroy(&self);
         return NULL;
+    }
+    if (anna_config_resp_port(config) > 0) {
+        //  The RESP threads of this node reach us in process: no ZeroMQ I/O thread, no
+        //  loopback TCP, no copy of big requests (the message is handed over).
+        char endpoint[64];
+        snprintf(endpoint, sizeof endpoint, ANNA_INPROC_KEYS "%" PRIu32, thread);
+        self->ikeys = zmq_socket(ctx, ZMQ_PULL);
+        int linger = 0, zero = 0;
+        if (self->ikeys) {
+            zmq_setsockopt(self->ikeys, ZMQ_LINGER, &linger, sizeof linger);
+            zmq_setsockopt(self->ikeys, ZMQ_RCVHWM, &zero, sizeof zero);
+        }
+        if (!self->ikeys || zmq_bind(self->ikeys, endpoint) != 0) {
+            snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
+            anna_worker_destroy(&self);
+            return NULL;
+        }
+        self->nresp = anna_resp_threads(config);
+        self->resp_out = cb_calloc((size_t)self->nresp, sizeof *self->resp_out);
     }
     self->peers = cb_calloc((size_t)config->threads, sizeof *self->peers);
     if (config->replication > 1)
@@ -290,6 +323,7 @@ void anna_worker_destroy(anna_worker_t **self_p)
     assert(!self->started || self->joined);
     s_close_sockets(self);
     cb_free(self->peers);
+    cb_free(self->resp_out);
     anna_store_destroy(&self->store);
     anna_placement_destroy(&self->placement);
     anna_arena_destroy(&self->arena);
@@ -620,13 +654,78 @@ static void s_log_peer(anna_worker_t *self, const char *what, size_t size)
                 self->thread, what, size, self->stats.malformed);
 }
 
-static void s_send_reply(anna_worker_t *self, const char *address, const KeyResponse *resp)
+//  The RESP thread named by an internal response address: "inproc://anna-resp-<i>" with i a
+//  plain decimal below nresp. -1 for anything else.
+static int s_internal_index(const char *address, int nresp)
+{
+    size_t plen = strlen(ANNA_INPROC_RESP);
+    if (strncmp(address, ANNA_INPROC_RESP, plen) != 0)
+        return -1;
+    const char *p = address + plen;
+    if (!*p || (p[0] == '0' && p[1]) || strlen(p) > 4)
+        return -1;
+    int i = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        i = i * 10 + (*p - '0');
+    }
+    return i < nresp ? i : -1;
+}
+
+//  Sends a reply to one of the node's RESP threads. Returns 0 or a negative errno.
+static int s_send_internal(anna_worker_t *self, int index, zmq_msg_t *msg)
+{
+    void *sock = self->resp_out[index];
+    if (!sock) {
+        char endpoint[64];
+        snprintf(endpoint, sizeof endpoint, ANNA_INPROC_RESP "%d", index);
+        sock = zmq_socket(self->ctx, ZMQ_PUSH);
+        if (!sock) {
+            int rc = -errno;
+            zmq_msg_close(msg);
+            return rc;
+        }
+        int linger = 0, zero = 0;
+        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(sock, ZMQ_SNDHWM, &zero, sizeof zero);
+        if (zmq_connect(sock, endpoint) != 0) {
+            int rc = -errno;
+            zmq_close(sock);
+            zmq_msg_close(msg);
+            return rc;
+        }
+        self->resp_out[index] = sock;
+    }
+    if (zmq_msg_send(msg, sock, ZMQ_DONTWAIT) < 0) {
+        int rc = -errno;
+        zmq_msg_close(msg);
+        return rc;
+    }
+    return 0;
+}
+
+//  internal: the request came from one of the node's RESP threads (the inproc key socket);
+//  only such a request may name an internal (inproc://) response address. A peer on the
+//  network cannot make us write to our own threads' sockets.
+static void s_send_reply(anna_worker_t *self, const char *address, const KeyResponse *resp,
+                         bool internal)
 {
     zmq_msg_t msg;
     size_t size = key_response__get_packed_size(resp);
     zmq_msg_init_size(&msg, size);
     key_response__pack(resp, zmq_msg_data(&msg));
-    int rc = anna_pushcache_send(self->replies, address, &msg);
+    int rc;
+    if (strncmp(address, "inproc://", 9) == 0) {
+        int index = internal ? s_internal_index(address, self->nresp) : -1;
+        if (index >= 0)
+            rc = s_send_internal(self, index, &msg);
+        else {
+            zmq_msg_close(&msg);
+            rc = -EINVAL;
+        }
+    } else
+        rc = anna_pushcache_send(self->replies, address, &msg);
     if (rc == 0)
         self->stats.replies++;
     else if (rc == -EAGAIN || rc == -ETERM)
@@ -712,7 +811,7 @@ static bool s_scan_request(const uint8_t *data, size_t size, s_scan_t *scan)
 
 //  Refuses a request with too many tuples: a reply with the error and no tuples, when the
 //  request names a response address.
-static void s_refuse_request(anna_worker_t *self, const s_scan_t *scan)
+static void s_refuse_request(anna_worker_t *self, const s_scan_t *scan, bool internal)
 {
     self->stats.requests++;
     self->stats.bad_request++;
@@ -734,10 +833,11 @@ static void s_refuse_request(anna_worker_t *self, const s_scan_t *scan)
     resp.error_message = anna_arena_printf(self->arena,
                                            "%zu tuples in one request; at most %d are accepted",
                                            scan->tuples, S_MAX_TUPLES);
-    s_send_reply(self, address, &resp);
+    s_send_reply(self, address, &resp, internal);
 }
 
-static void s_handle_request(anna_worker_t *self, const uint8_t *data, size_t size)
+static void s_handle_request(anna_worker_t *self, const uint8_t *data, size_t size,
+                             bool internal)
 {
     //  Each tuple takes at least 2 bytes on the wire: only a message this large can hold
     //  too many, so smaller ones skip the scan.
@@ -749,7 +849,7 @@ static void s_handle_request(anna_worker_t *self, const uint8_t *data, size_t si
             return;
         }
         if (scan.tuples > S_MAX_TUPLES) {
-            s_refuse_request(self, &scan);
+            s_refuse_request(self, &scan, internal);
             return;
         }
     }
@@ -785,7 +885,7 @@ static void s_handle_request(anna_worker_t *self, const uint8_t *data, size_t si
     }
     //  No response address: PUTs are merged, nothing is sent (fire and forget).
     if (answer)
-        s_send_reply(self, req->response_address, &resp);
+        s_send_reply(self, req->response_address, &resp, internal);
     s_reply_release(self);
 }
 
@@ -1060,8 +1160,10 @@ static void s_push(anna_worker_t *self)
 
 //  ---- the actor loop -----------------------------------------------------------------------
 
+typedef enum { S_FROM_KEYS, S_FROM_RESP, S_FROM_GOSSIP } s_from_t;
+
 //  Receives and handles up to S_BATCH messages from sock.
-static void s_drain(anna_worker_t *self, void *sock, bool gossip)
+static void s_drain(anna_worker_t *self, void *sock, s_from_t from)
 {
     for (int n = 0; n < S_BATCH; n++) {
         zmq_msg_t msg;
@@ -1085,10 +1187,10 @@ static void s_drain(anna_worker_t *self, void *sock, bool gossip)
             //  it can only be noise.
             self->stats.malformed++;
             s_log_peer(self, "empty frame", 0);
-        } else if (gossip)
+        } else if (from == S_FROM_GOSSIP)
             s_handle_gossip(self, zmq_msg_data(&msg), size);
         else
-            s_handle_request(self, zmq_msg_data(&msg), size);
+            s_handle_request(self, zmq_msg_data(&msg), size, from == S_FROM_RESP);
         zmq_msg_close(&msg);
         anna_arena_reset(self->arena);
     }
@@ -1100,7 +1202,8 @@ static void *s_run(void *arg)
     self->next_gossip_ms = cb_clock_mono_ms();
     while (!self->terminated) {
         zmq_pollitem_t items[] = {{self->keys, 0, ZMQ_POLLIN, 0},
-                                  {self->gossip, 0, ZMQ_POLLIN, 0}};
+                                  {self->gossip, 0, ZMQ_POLLIN, 0},
+                                  {self->ikeys, 0, ZMQ_POLLIN, 0}};
         //  Sleep until a message arrives, or until gossip is due if a key changed: an idle
         //  server uses no CPU.
         long timeout = -1;
@@ -1108,17 +1211,19 @@ static void *s_run(void *arg)
             int64_t wait = self->next_gossip_ms - cb_clock_mono_ms();
             timeout = wait < 0 ? 0 : (long)wait;
         }
-        if (zmq_poll(items, 2, timeout) < 0) {
+        if (zmq_poll(items, self->ikeys ? 3 : 2, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != ETERM)
                 cb_error("thread %" PRIu32 ": zmq_poll: %s", self->thread, zmq_strerror(errno));
             break;
         }
+        if (items[2].revents & ZMQ_POLLIN)
+            s_drain(self, self->ikeys, S_FROM_RESP);
         if (items[0].revents & ZMQ_POLLIN)
-            s_drain(self, self->keys, false);
+            s_drain(self, self->keys, S_FROM_KEYS);
         if (items[1].revents & ZMQ_POLLIN)
-            s_drain(self, self->gossip, true);
+            s_drain(self, self->gossip, S_FROM_GOSSIP);
         if (anna_subs_changed(self->subs) > 0)
             s_push(self);
         if (anna_store_marked(self->store) > 0) {

@@ -819,7 +819,7 @@ static s_child_t *s_child_add(s_sup_t *sup, const char *name, const char *binary
 
 //  The cache of node i listens on the node's address, ports 5100 + 2i (routing) and
 //  5101 + 2i (data), plus the offset. tcp rather than ipc: with ipc sockets, lookups of a
-//  freshly forked runner were seen to go unanswered now and then (see docs/faas.md).
+//  freshly forked runner were seen to go unanswered for seconds now and then.
 static void s_cache_addresses(const s_sup_t *sup, int i, char *routing, char *data, size_t cap)
 {
     snprintf(routing, cap, "tcp://127.0.0.%d:%d", i + 1, S_CACHE_PORT + sup->offset + 2 * i);
@@ -1361,12 +1361,18 @@ static int s_cmd_up(s_global_t *g, const s_words_t *w)
     //  Daemonise: the supervisor runs in its own session, detached from our terminal, and
     //  sends its pid back through a pipe once its pid file is written.
     int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0)
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+        s_sup_free(&sup);
         return s_fail("pipe: %s", strerror(errno));
+    }
     fflush(NULL);
     pid_t first = fork();
-    if (first < 0)
+    if (first < 0) {
+        s_sup_free(&sup);
+        close(pipefd[0]);
+        close(pipefd[1]);
         return s_fail("fork: %s", strerror(errno));
+    }
     if (first == 0) {
         close(pipefd[0]);
         setsid();
@@ -1617,6 +1623,7 @@ static int s_cmd_help(s_global_t *g, const s_words_t *w)
         "\n"
         "A local cluster:\n"
         "  cb up [--nodes N] [--executors E] [--kvs-threads T] [--trusted-keys FILE] [--wait S]\n"
+        "        [--max-value-bytes N]\n"
         "                          start anna-server, cb-scheduler and per node a cb-cache and\n"
         "                          E cb-executors (default 1 node x 3) under a supervisor that\n"
         "                          restarts what dies; returns when the cluster is ready\n"

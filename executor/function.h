@@ -134,8 +134,9 @@ int cb_fn_return_value(cb_fn_ctx_t *ctx, cb_fn_value_t *result, const cb_fn_valu
 //  The caller sees CB_FUNCTION_FAILED "function 'NAME' failed: MESSAGE".
 int cb_fn_error(cb_fn_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-//  size bytes of memory that lives until the call's result has been sent (then freed by
-//  the runtime): scratch space, or a result built in place without a second copy. Aborts
+//  size bytes of memory (aligned for any type) that lives until the call's result has been
+//  sent (then freed by the runtime): scratch space, or a result built in place without a
+//  second copy. Aborts
 //  the runner (CB_FUNCTION_CRASHED) when out of memory, like malloc failing would.
 void *cb_fn_alloc(cb_fn_ctx_t *ctx, size_t size);
 
