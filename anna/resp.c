@@ -15,8 +15,10 @@
 //  Ordering between commands on one key holds because a connection's tuples for one worker
 //  travel in order on one PUSH socket, and a run is sealed whenever the request type changes
 //  (GET k; SET k v; GET k is three messages, answered in that order by the worker).
-//  The workers are reached through their public key port with the public protocol, so the
-//  worker needs no hook: replies come back on an abstract-namespace ipc socket of our own.
+//  The workers are reached with the public protocol (KeyRequest / KeyResponse) over inproc
+//  ZeroMQ sockets of the server's context: the worker's inproc key socket, handled like its
+//  TCP key port, and an inproc PULL of our own for the answers (anna/worker.h). No ZeroMQ I/O
+//  thread is involved: a request costs one wake-up of the worker, an answer one of us.
 //  SPDX-License-Identifier: Apache-2.0
 #include "anna/resp.h"
 
@@ -254,7 +256,7 @@ struct s_loop {
     int epoll_fd;
     void *pull;                 //  PULL: answers of the workers
     int pull_fd;
-    void **push;                //  PUSH per worker, to its key port
+    void **push;                //  PUSH per worker, to its inproc key socket
     char address[96];           //  our response address
     anna_placement_t *placement;
     s_owners_t owners;
@@ -2016,11 +2018,6 @@ static void *s_run(void *arg)
 
 //  ---- set-up -------------------------------------------------------------------------------
 
-static const char *s_local_ip(const anna_config_t *config)
-{
-    return strcmp(config->bind, "0.0.0.0") == 0 ? "127.0.0.1" : config->bind;
-}
-
 //  A listening socket on the RESP port. reuseport: shared with the other RESP threads.
 static int s_listen(const anna_config_t *config, int port, bool reuseport, char *err,
                     size_t errlen)
@@ -2122,10 +2119,10 @@ static s_loop_t *s_loop_new(anna_resp_t *owner, uint32_t index, char *err, size_
         s_loop_destroy(&self);
         return NULL;
     }
-    //  Answers come on an abstract-namespace ipc socket: nothing on disk to clean up, and
-    //  the workers accept ipc:// response addresses.
-    snprintf(self->address, sizeof self->address, "ipc://@anna-resp-%ld-%d-%" PRIu32,
-             (long)getpid(), owner->port, index);
+    //  Requests and answers travel in process (inproc, in the server's context): no ZeroMQ
+    //  I/O thread and no socket on the way, one wake-up per hop. A worker accepts this
+    //  response address only on its inproc key socket (anna/worker.h).
+    snprintf(self->address, sizeof self->address, ANNA_INPROC_RESP "%" PRIu32, index);
     self->pull = zmq_socket(owner->ctx, ZMQ_PULL);
     int zero = 0, linger = 0;
     if (self->pull) {
@@ -2143,8 +2140,7 @@ static s_loop_t *s_loop_new(anna_resp_t *owner, uint32_t index, char *err, size_
     self->push = cb_calloc((size_t)config->threads, sizeof *self->push);
     for (int w = 0; w < config->threads; w++) {
         char endpoint[96];
-        snprintf(endpoint, sizeof endpoint, "tcp://%s:%d", s_local_ip(config),
-                 ANNA_PORT_KEYS + config->port_offset + w);
+        snprintf(endpoint, sizeof endpoint, ANNA_INPROC_KEYS "%d", w);
         self->push[w] = zmq_socket(owner->ctx, ZMQ_PUSH);
         if (self->push[w]) {
             zmq_setsockopt(self->push[w], ZMQ_SNDHWM, &zero, sizeof zero);
@@ -2165,6 +2161,11 @@ static s_loop_t *s_loop_new(anna_resp_t *owner, uint32_t index, char *err, size_
     return self;
 }
 
+int anna_resp_threads(const anna_config_t *config)
+{
+    return config->resp_threads > 0 ? config->resp_threads : config->threads;
+}
+
 anna_resp_t *anna_resp_new(void *ctx, const anna_config_t *config, char *err, size_t errlen)
 {
     assert(ctx && config && anna_config_resp_port(config) > 0);
@@ -2176,7 +2177,7 @@ anna_resp_t *anna_resp_new(void *ctx, const anna_config_t *config, char *err, si
     atomic_init(&self->clients, 0);
     atomic_init(&self->next_client_id, 1);
     self->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    self->nloops = config->resp_threads > 0 ? config->resp_threads : config->threads;
+    self->nloops = anna_resp_threads(config);
     self->loops = cb_calloc((size_t)self->nloops, sizeof *self->loops);
     self->published = cb_calloc((size_t)self->nloops, sizeof *self->published);
     //  SO_REUSEPORT would let us share the port with another process of the same user

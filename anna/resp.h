@@ -37,6 +37,9 @@ typedef struct {
 
 typedef struct _anna_resp_t anna_resp_t;
 
+//  RESP threads of a node configured by config (resp_threads, else one per worker thread).
+int anna_resp_threads(const anna_config_t *config);
+
 //  The front end of a node configured by config (copied; anna_config_resp_port must be
 //  non-zero). Binds the RESP port and the threads' reply sockets in the calling thread, so
 //  that a port in use is reported here: returns NULL with "cannot bind RESP port

@@ -1,6 +1,7 @@
-//  anna/worker.c: the worker actor. One loop: poll the key and gossip ports with a timeout
-//  that is the time to the next gossip (none when nothing changed, so an idle server sleeps),
-//  drain a batch from each ready socket, push changed subscribed keys, gossip when due (Redis
+//  anna/worker.c: the worker actor. One loop: poll the key ports (TCP, and inproc for the
+//  node's RESP threads) and the gossip port with a timeout that is the time to the next
+//  gossip (none when nothing changed, so an idle server sleeps), drain a batch from each
+//  ready socket, push changed subscribed keys, gossip when due (Redis
 //  beforeSleep style).
 //  Every message is unpacked into a per-message arena and answered before the next one; the
 //  only per-request allocations are the values themselves (decoded PUT payloads, encoded
@@ -417,6 +418,181 @@ static void s_tuple_error(anna_worker_t *self, KeyTuple *out, AnnaError error, c
     }
 }
 
+//  ---- encoding by hand ---------------------------------------------------------------------
+//  The hot path's messages, written the way protobuf-c packs them (fields in number order,
+//  proto3 defaults omitted, enums as sign-extended varints) without its reflection-driven
+//  walk: the self-test checks the bytes against protobuf-c and wire_encode.
+
+static size_t s_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *s_varint_put(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+//  Size of a length-delimited field (tag of field < 2048 included) holding len bytes.
+static size_t s_ld_size(uint32_t field, size_t len)
+{
+    return s_varint_size((uint64_t)field << 3) + s_varint_size(len) + len;
+}
+
+static uint8_t *s_ld_put(uint8_t *p, uint32_t field, const void *data, size_t len)
+{
+    p = s_varint_put(p, ((uint64_t)field << 3) | 2);
+    p = s_varint_put(p, len);
+    if (len)
+        memcpy(p, data, len);
+    return p + len;
+}
+
+static uint8_t *s_u64_put(uint8_t *p, uint32_t field, uint64_t v)
+{
+    p = s_varint_put(p, (uint64_t)field << 3);
+    return s_varint_put(p, v);
+}
+
+//  Enums and int32: negative values take ten bytes, as protobuf encodes them.
+static uint64_t s_enum_wire(int v)
+{
+    return (uint64_t)(int64_t)v;
+}
+
+static size_t s_str_len(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+//  LWWValue {timestamp = 1, value = 2, writer = 100}, as wire_encode writes it.
+static size_t s_lww_size(const lat_lww_t *lww)
+{
+    size_t n = 0;
+    if (lww->ts)
+        n += 1 + s_varint_size(lww->ts);
+    if (lww->value.len)
+        n += s_ld_size(2, lww->value.len);
+    if (lww->writer)
+        n += 2 + s_varint_size(lww->writer);
+    return n;
+}
+
+static void s_lww_write(const lat_lww_t *lww, uint8_t *p)
+{
+    if (lww->ts)
+        p = s_u64_put(p, 1, lww->ts);
+    if (lww->value.len)
+        p = s_ld_put(p, 2, lww->value.data, lww->value.len);
+    if (lww->writer)
+        s_u64_put(p, 100, lww->writer);
+}
+
+//  Size of a KeyTuple's body (every field, proto3 defaults omitted).
+static size_t s_tuple_size(const KeyTuple *t)
+{
+    size_t n = 0, len;
+    if ((len = s_str_len(t->key)))
+        n += s_ld_size(1, len);
+    if (t->lattice_type)
+        n += 1 + s_varint_size(s_enum_wire((int)t->lattice_type));
+    if (t->error)
+        n += 1 + s_varint_size(s_enum_wire((int)t->error));
+    if (t->payload.len)
+        n += s_ld_size(4, t->payload.len);
+    if (t->address_cache_size)
+        n += 1 + s_varint_size(t->address_cache_size);
+    n += t->invalidate ? 2 : 0;
+    if (t->previous_payload.len)
+        n += s_ld_size(7, t->previous_payload.len);
+    n += t->delta ? 2 : 0;
+    n += t->identical ? 2 : 0;
+    if ((len = s_str_len(t->error_message)))
+        n += s_ld_size(100, len);
+    n += t->subscribe ? 3 : 0;
+    n += t->unsubscribe ? 3 : 0;
+    return n;
+}
+
+static uint8_t *s_tuple_put(uint8_t *p, const KeyTuple *t)
+{
+    size_t len;
+    if ((len = s_str_len(t->key)))
+        p = s_ld_put(p, 1, t->key, len);
+    if (t->lattice_type)
+        p = s_u64_put(p, 2, s_enum_wire((int)t->lattice_type));
+    if (t->error)
+        p = s_u64_put(p, 3, s_enum_wire((int)t->error));
+    if (t->payload.len)
+        p = s_ld_put(p, 4, t->payload.data, t->payload.len);
+    if (t->address_cache_size)
+        p = s_u64_put(p, 5, t->address_cache_size);
+    if (t->invalidate)
+        p = s_u64_put(p, 6, 1);
+    if (t->previous_payload.len)
+        p = s_ld_put(p, 7, t->previous_payload.data, t->previous_payload.len);
+    if (t->delta)
+        p = s_u64_put(p, 8, 1);
+    if (t->identical)
+        p = s_u64_put(p, 9, 1);
+    if ((len = s_str_len(t->error_message)))
+        p = s_ld_put(p, 100, t->error_message, len);
+    if (t->subscribe)
+        p = s_u64_put(p, 101, 1);
+    if (t->unsubscribe)
+        p = s_u64_put(p, 102, 1);
+    return p;
+}
+
+//  Packs resp into a new message (what key_response__pack writes). Tuple sizes are kept in
+//  sizes (n_tuples entries) between the two passes.
+static void s_response_pack(const KeyResponse *resp, size_t *sizes, zmq_msg_t *msg)
+{
+    size_t n = 0, len;
+    if (resp->type)
+        n += 1 + s_varint_size(s_enum_wire((int)resp->type));
+    for (size_t i = 0; i < resp->n_tuples; i++) {
+        sizes[i] = s_tuple_size(resp->tuples[i]);
+        n += s_ld_size(2, sizes[i]);
+    }
+    if ((len = s_str_len(resp->response_id)))
+        n += s_ld_size(3, len);
+    if (resp->error)
+        n += 1 + s_varint_size(s_enum_wire((int)resp->error));
+    if ((len = s_str_len(resp->error_message)))
+        n += s_ld_size(100, len);
+    zmq_msg_init_size(msg, n);
+    uint8_t *p = zmq_msg_data(msg), *start = p;
+    if (resp->type)
+        p = s_u64_put(p, 1, s_enum_wire((int)resp->type));
+    for (size_t i = 0; i < resp->n_tuples; i++) {
+        p = s_varint_put(p, (2 << 3) | 2);
+        p = s_varint_put(p, sizes[i]);
+        uint8_t *body = p;
+        p = s_tuple_put(p, resp->tuples[i]);
+        assert((size_t)(p - body) == sizes[i]);
+        (void)body;
+    }
+    if ((len = s_str_len(resp->response_id)))
+        p = s_ld_put(p, 3, resp->response_id, len);
+    if (resp->error)
+        p = s_u64_put(p, 4, s_enum_wire((int)resp->error));
+    if ((len = s_str_len(resp->error_message)))
+        p = s_ld_put(p, 100, resp->error_message, len);
+    assert((size_t)(p - start) == n);
+    (void)start;
+}
+
 //  ---- GET / PUT ----------------------------------------------------------------------------
 
 static void s_get_stats(anna_worker_t *self, KeyTuple *out)
@@ -459,14 +635,21 @@ static void s_get(anna_worker_t *self, const char *key, KeyTuple *out)
                                         budget));
         return;
     }
-    cb_bytes_t *payload = s_reply_own(self);
-    int rc = wire_encode(value, payload);
-    assert(rc == 0);            //  we only store valid kinds
-    (void)rc;
-    self->reply.bytes += payload->len > size ? payload->len : size;
     out->lattice_type = (LatticeType)value->kind;
-    out->payload.data = payload->data;
-    out->payload.len = payload->len;
+    if (value->kind == LAT_LWW) {
+        //  The common case, encoded into the message's arena: no malloc and free per value.
+        out->payload.len = s_lww_size(&value->u.lww);
+        out->payload.data = anna_arena_alloc(self->arena, out->payload.len ? out->payload.len : 1);
+        s_lww_write(&value->u.lww, out->payload.data);
+    } else {
+        cb_bytes_t *payload = s_reply_own(self);
+        int rc = wire_encode(value, payload);
+        assert(rc == 0);        //  we only store valid kinds
+        (void)rc;
+        out->payload.data = payload->data;
+        out->payload.len = payload->len;
+    }
+    self->reply.bytes += out->payload.len > size ? out->payload.len : size;
 }
 
 static void s_put(anna_worker_t *self, const KeyTuple *in, KeyTuple *out)
@@ -712,9 +895,10 @@ static void s_send_reply(anna_worker_t *self, const char *address, const KeyResp
                          bool internal)
 {
     zmq_msg_t msg;
-    size_t size = key_response__get_packed_size(resp);
-    zmq_msg_init_size(&msg, size);
-    key_response__pack(resp, zmq_msg_data(&msg));
+    size_t *sizes = resp->n_tuples
+                        ? anna_arena_alloc(self->arena, resp->n_tuples * sizeof *sizes)
+                        : NULL;
+    s_response_pack(resp, sizes, &msg);
     int rc;
     if (strncmp(address, "inproc://", 9) == 0) {
         int index = internal ? s_internal_index(address, self->nresp) : -1;
@@ -1312,4 +1496,90 @@ void anna_worker_test(bool verbose)
     assert(!s_scan_request((const uint8_t *)"\xff\xff", 2, &scan));
     assert(!s_scan_request((const uint8_t *)"\x0b", 1, &scan));     //  group
     assert(s_scan_request((const uint8_t *)"", 0, &scan) && scan.tuples == 0);
+
+    //  Internal response addresses: exactly the RESP threads' names, nothing else.
+    assert(s_internal_index(ANNA_INPROC_RESP "0", 2) == 0);
+    assert(s_internal_index(ANNA_INPROC_RESP "1", 2) == 1);
+    assert(s_internal_index(ANNA_INPROC_RESP "12", 13) == 12);
+    const char *junk[] = {ANNA_INPROC_RESP "2", ANNA_INPROC_RESP "", ANNA_INPROC_RESP "01",
+                          ANNA_INPROC_RESP "1x", ANNA_INPROC_RESP "-1", ANNA_INPROC_RESP "99999",
+                          ANNA_INPROC_RESP "1 ", "inproc://anna-resp", "inproc://anna",
+                          ANNA_INPROC_KEYS "0", "inproc://", "tcp://127.0.0.1:6200", ""};
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
+        assert(s_internal_index(junk[i], 2) < 0);
+    assert(s_internal_index(ANNA_INPROC_RESP "0", 0) < 0);
+
+    //  The hand encoders write exactly what protobuf-c and wire_encode write.
+    static uint8_t big[300];
+    memset(big, 'v', sizeof big);
+    const uint64_t stamps[] = {0, 1, 127, 128, UINT64_MAX};
+    const uint32_t writers[] = {0, 1, 300, UINT32_MAX};
+    const size_t lens[] = {0, 1, 127, 128, sizeof big};
+    for (size_t si = 0; si < 5; si++)
+        for (size_t wi = 0; wi < 4; wi++)
+            for (size_t li = 0; li < 5; li++) {
+                lat_t v;
+                lat_init(&v, LAT_LWW);
+                lat_lww_assign(&v, stamps[si], writers[wi], big, lens[li]);
+                cb_bytes_t want = {0};
+                assert(wire_encode(&v, &want) == 0);
+                uint8_t got[400];
+                assert(s_lww_size(&v.u.lww) == want.len);
+                s_lww_write(&v.u.lww, got);
+                assert(want.len == 0 || memcmp(got, want.data, want.len) == 0);
+                cb_bytes_fini(&want);
+                lat_fini(&v);
+            }
+    KeyTuple t[6];
+    KeyTuple *tp[6];
+    static const KeyTuple tinit = KEY_TUPLE__INIT;
+    for (int i = 0; i < 6; i++) {
+        t[i] = tinit;
+        tp[i] = &t[i];
+    }
+    t[0].key = "k";
+    t[0].lattice_type = LATTICE_TYPE__LWW;
+    t[0].payload.data = big;
+    t[0].payload.len = 200;
+    t[1].key = "absent";
+    t[1].error = ANNA_ERROR__KEY_DNE;
+    t[1].error_message = "";
+    t[1].invalidate = true;
+    t[2].key = "";
+    t[2].lattice_type = (LatticeType)-3;        //  echoed from a peer's PUT
+    t[2].error = ANNA_ERROR__BAD_REQUEST;
+    t[2].error_message = "unknown lattice type -3";
+    t[3].address_cache_size = 1000;
+    t[3].previous_payload.data = big;
+    t[3].previous_payload.len = 3;
+    t[3].delta = t[3].identical = t[3].subscribe = t[3].unsubscribe = true;
+    t[4].key = (char *)"x";
+    t[4].payload.data = big;
+    t[4].payload.len = sizeof big;
+    KeyResponse resps[4];
+    static const KeyResponse rinit = KEY_RESPONSE__INIT;
+    for (int i = 0; i < 4; i++)
+        resps[i] = rinit;
+    resps[0].type = REQUEST_TYPE__GET;
+    resps[0].tuples = tp;
+    resps[0].n_tuples = 6;
+    resps[0].response_id = "42";
+    resps[1].type = REQUEST_TYPE__PUT;
+    resps[1].response_id = "";
+    resps[1].error = ANNA_ERROR__BAD_REQUEST;
+    resps[1].error_message = "too many tuples";
+    resps[2].type = (RequestType)7;
+    resps[2].tuples = tp + 1;
+    resps[2].n_tuples = 2;
+    for (int i = 0; i < 4; i++) {
+        size_t sizes[6];
+        zmq_msg_t msg;
+        s_response_pack(&resps[i], sizes, &msg);
+        size_t want = key_response__get_packed_size(&resps[i]);
+        uint8_t packed_want[2048];
+        assert(want <= sizeof packed_want && zmq_msg_size(&msg) == want);
+        key_response__pack(&resps[i], packed_want);
+        assert(memcmp(zmq_msg_data(&msg), packed_want, want) == 0);
+        zmq_msg_close(&msg);
+    }
 }

@@ -16,6 +16,16 @@
 
 #include "anna/config.h"
 
+//  In-process endpoints between the RESP threads (anna/resp.c) and the workers of one node,
+//  in the server's ZeroMQ context: no ZeroMQ I/O thread and no loopback TCP on the way.
+//  Worker t binds a PULL on ANNA_INPROC_KEYS "<t>", handled like its TCP key port; RESP thread
+//  i binds a PULL on ANNA_INPROC_RESP "<i>" and names it as its response address. A worker
+//  accepts an inproc:// response address only in a request that came in on its inproc
+//  socket, and only of that form with i below the node's RESP thread count (anna_resp_threads);
+//  every other inproc:// address is refused like any unusable address.
+#define ANNA_INPROC_KEYS "inproc://anna-keys-"
+#define ANNA_INPROC_RESP "inproc://anna-resp-"
+
 //  Longest key accepted (BAD_REQUEST beyond): keys are names, and a bound keeps every
 //  message that carries one key within the size limits.
 #define ANNA_MAX_KEY_BYTES 65536

@@ -334,6 +334,20 @@ static int s_check_result(const char *name, const cb_fn_value_t *result, char *e
     return CB_ERROR__CB_OK;
 }
 
+
+//  PUTs a value at a call's output key, in the cb value encoding. 0 or a negative errno.
+static int s_put_output(cb_kvs_t *kvs, const char *key, const cb_fn_value_t *value)
+{
+    if (!kvs)
+        return -EHOSTUNREACH;
+    size_t n = exec_value_size(value);
+    uint8_t *bytes = cb_malloc(n);
+    exec_value_write(value, bytes);
+    int rc = cb_kvs_put_lww(kvs, key, bytes, n);
+    cb_free(bytes);
+    return rc;
+}
+
 static void s_job_call(s_child_t *c, exec_reader_t *r)
 {
     const char *name = exec_read_str(r);
@@ -402,15 +416,16 @@ static void s_job_call(s_child_t *c, exec_reader_t *r)
             stored = (cb_fn_value_t){.type = EXEC_VALUE_ERROR, .data = err, .len = strlen(err)};
         char why[512];
         cb_kvs_t *kvs = exec_fnctx_kvs(ctx, why, sizeof why);
-        size_t n = exec_value_size(&stored);
-        uint8_t *bytes = cb_malloc(n);
-        exec_value_write(&stored, bytes);
-        int rc = kvs ? cb_kvs_put_lww(kvs, output_key, bytes, n) : -EHOSTUNREACH;
-        cb_free(bytes);
+        int rc = s_put_output(kvs, output_key, &stored);
         if (rc && code == CB_ERROR__CB_OK) {
             snprintf(err, sizeof err, "output key '%s': %s", output_key,
                      kvs ? cb_kvs_last_error(kvs) : why);
             code = CB_ERROR__CB_KVS;
+            //  The result could not be stored (too large, KVS refused it): store why
+            //  instead, so the future ends with this error rather than waiting it out.
+            cb_fn_value_t failure = {.type = EXEC_VALUE_ERROR, .data = err, .len = strlen(err)};
+            if (kvs)
+                (void)s_put_output(kvs, output_key, &failure);
         }
     }
     //  A result stored at its output key is not needed by the executor (no reply, no
