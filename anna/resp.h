@@ -3,10 +3,10 @@
 //  One RESP thread per worker thread, each with its own epoll loop, its own listening socket
 //  on the shared port (SO_REUSEPORT: the kernel spreads connections) and its own connections.
 //  A RESP thread owns no keys: it batches the commands of all its connections per owning
-//  worker into Anna KeyRequests sent to that worker's key port, and answers each connection in
-//  order from the KeyResponses. Threads share nothing but a few relaxed atomic counters (INFO,
-//  the node-wide client limit). Created by the server's thread, run by their own threads until
-//  anna_resp_stop.
+//  worker into Anna KeyRequests sent to that worker's inproc key socket (anna/worker.h), and
+//  answers each connection in order from the KeyResponses. Threads share nothing but a few
+//  relaxed atomic counters (INFO, the node-wide client limit). Created by the server's
+//  thread, run by their own threads until anna_resp_stop.
 //  SPDX-License-Identifier: Apache-2.0
 #ifndef ANNA_RESP_H
 #define ANNA_RESP_H
@@ -41,10 +41,10 @@ typedef struct _anna_resp_t anna_resp_t;
 int anna_resp_threads(const anna_config_t *config);
 
 //  The front end of a node configured by config (copied; anna_config_resp_port must be
-//  non-zero). Binds the RESP port and the threads' reply sockets in the calling thread, so
-//  that a port in use is reported here: returns NULL with "cannot bind RESP port
-//  127.0.0.1:6379: Address already in use" in err. ctx is borrowed (the server's ZeroMQ
-//  context) and must outlive the front end. Caller owns result.
+//  non-zero; the workers exist already). Binds the RESP port and the threads' inproc reply
+//  sockets in the calling thread, so that a port in use is reported here: returns NULL with
+//  "cannot bind RESP port 127.0.0.1:6379: Address already in use" in err. ctx is borrowed
+//  (the server's ZeroMQ context) and must outlive the front end. Caller owns result.
 anna_resp_t *anna_resp_new(void *ctx, const anna_config_t *config, char *err, size_t errlen);
 //  Starts the threads. Returns 0 or a negative errno.
 int anna_resp_start(anna_resp_t *self);

@@ -67,7 +67,8 @@ anna_server_t *anna_server_new(const anna_config_t *config, char *err, size_t er
         return NULL;
     }
     //  One I/O thread: the workers do the work, and on a small machine every extra thread
-    //  competes with them for a core.
+    //  competes with them for a core. (The RESP front end does not use it: it reaches the
+    //  workers over inproc sockets, which need no I/O thread.)
     zmq_ctx_set(self->ctx, ZMQ_IO_THREADS, 1);
     size_t sockets = (size_t)(threads + 1) * (replies + 64) + 64;
     int limit = zmq_ctx_get(self->ctx, ZMQ_SOCKET_LIMIT);

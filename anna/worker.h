@@ -1,6 +1,7 @@
 //  anna/worker.h: the worker actor (Anna §2.3): one thread per core, each owning one shard
 //  (an anna_store_t) and its sockets; threads share nothing and talk only by messages.
-//  Answers KeyRequests on port 6200+offset+t, merges replica gossip on 6250+offset+t and
+//  Answers KeyRequests on port 6200+offset+t (and, when RESP is on, on inproc from the node's
+//  RESP threads: ANNA_INPROC_KEYS below), merges replica gossip on 6250+offset+t and
 //  gossips its changed keys to the other owners every gossip period (Anna §2.6, §2.7).
 //  Pushes the new value of every changed key to its subscribers (caches) once per loop
 //  iteration (our extension, docs/protocol.md).
