@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "anna/wal.h"
+
 #define S_MAX_OFFSET (65535 - ANNA_PORT_ROUTING)
 #define S_MAX_VALUE_LIMIT ((int64_t)1 << 30)
 
@@ -42,6 +44,9 @@ static const s_option_t s_options[] = {
     {"resp-password", S_TEXT, "PW", "Redis clients must AUTH with PW (better in a config file)"},
     {"resp-max-clients", S_INT, "N", "Redis protocol connections served at once"},
     {"resp-threads", S_INT, "N", "Redis protocol I/O threads (0: one per worker thread)"},
+    {"wal-dir", S_TEXT, "DIR", "keep a write-ahead log per thread in DIR, replayed on start"},
+    {"fsync", S_TEXT, "POLICY", "when the log is synced: always, everyms:N or never"},
+    {"wal-compact-bytes", S_SIZE, "N", "compact a thread's log past N bytes (0: never); K/M/G"},
     {"help", S_FLAG, NULL, "print this help and exit"},
     {"version", S_FLAG, NULL, "print the version and exit"},
 };
@@ -72,6 +77,9 @@ void anna_config_defaults(anna_config_t *self)
     self->vnodes = 200;
     self->max_subscriptions = 1 << 20;
     self->resp_max_clients = 10000;
+    self->fsync_policy = ANNA_FSYNC_ALWAYS;
+    self->fsync_ms = 100;
+    self->wal_compact_bytes = 64 << 20;
 }
 
 static const s_option_t *s_option_find(const char *name, size_t len)
@@ -137,8 +145,25 @@ int anna_config_set(anna_config_t *self, const char *name, const char *value, ch
         snprintf(dst, sizeof self->bind, "%s", value);
         return 0;
     }
+    if (opt->type == S_TEXT && !strcmp(name, "wal-dir")) {
+        if (!*value || strlen(value) >= sizeof self->wal_dir)
+            return s_fail(err, errlen, "%s: empty or longer than %zu bytes", name,
+                          sizeof self->wal_dir - 1);
+        snprintf(self->wal_dir, sizeof self->wal_dir, "%s", value);
+        return 0;
+    }
+    if (opt->type == S_TEXT && !strcmp(name, "fsync")) {
+        anna_fsync_t policy;
+        int ms = self->fsync_ms;
+        if (anna_wal_parse_fsync(value, &policy, &ms))
+            return s_fail(err, errlen, "%s: not always, everyms:N (N 1..60000) or never: %s",
+                          name, value);
+        self->fsync_policy = (int)policy;
+        self->fsync_ms = ms;
+        return 0;
+    }
     if (opt->type == S_TEXT) {
-        //  The only text option is the RESP password.
+        //  The other text option is the RESP password.
         if (strlen(value) >= sizeof self->resp_password)
             return s_fail(err, errlen, "%s: longer than %zu bytes", name,
                           sizeof self->resp_password - 1);
@@ -149,7 +174,10 @@ int anna_config_set(anna_config_t *self, const char *name, const char *value, ch
     if (opt->type == S_SIZE) {
         if (!s_parse_size(value, &v))
             return s_fail(err, errlen, "%s: not a size: %s", name, value);
-        self->max_value_bytes = v;
+        if (!strcmp(name, "wal-compact-bytes"))
+            self->wal_compact_bytes = v;
+        else
+            self->max_value_bytes = v;
         return 0;
     }
     if (!s_parse_int64(value, &v) || v < INT_MIN || v > INT_MAX)
@@ -326,6 +354,10 @@ int anna_config_validate(anna_config_t *self, char *err, size_t errlen)
     if (self->resp_threads < 0 || self->resp_threads > ANNA_MAX_THREADS)
         return s_fail(err, errlen, "resp-threads must be 0..%d (got %d)", ANNA_MAX_THREADS,
                       self->resp_threads);
+    if (self->wal_compact_bytes != 0 &&
+        (self->wal_compact_bytes < 65536 || self->wal_compact_bytes > (int64_t)1 << 40))
+        return s_fail(err, errlen, "wal-compact-bytes must be 0 or 64K..1024G (got %" PRId64 ")",
+                      self->wal_compact_bytes);
     const char *pub = anna_config_public_ip(self);
     if (!strcmp(pub, "0.0.0.0"))
         return s_fail(err, errlen, "public-ip is required when bind is 0.0.0.0 (clients "
@@ -374,6 +406,12 @@ void anna_config_usage(FILE *out)
             snprintf(dflt, sizeof dflt, " [%d]", def.max_subscriptions);
         else if (!strcmp(opt->name, "resp-max-clients"))
             snprintf(dflt, sizeof dflt, " [%d]", def.resp_max_clients);
+        else if (!strcmp(opt->name, "wal-dir"))
+            snprintf(dflt, sizeof dflt, " [none: no log]");
+        else if (!strcmp(opt->name, "fsync"))
+            snprintf(dflt, sizeof dflt, " [always]");
+        else if (!strcmp(opt->name, "wal-compact-bytes"))
+            snprintf(dflt, sizeof dflt, " [%" PRId64 " = 64M]", def.wal_compact_bytes);
         fprintf(out, "  %-24s %s%s\n", flag, opt->help, dflt);
     }
     fprintf(out, "\nSIGINT or SIGTERM stops the server; it prints per-thread counters and "
@@ -424,6 +462,15 @@ void anna_config_test(bool verbose)
     assert(s_parse(&cfg, err, sizeof err, 7, "--resp", "--port-offset", "100", "--resp-port",
                    "7000", "--resp-password=pw") == 0);
     assert(anna_config_resp_port(&cfg) == 7000 && !strcmp(cfg.resp_password, "pw"));
+    //  Write-ahead log: off by default; fsync always unless told.
+    assert(s_parse(&cfg, err, sizeof err, 1) == 0 && cfg.wal_dir[0] == '\0');
+    assert(cfg.fsync_policy == ANNA_FSYNC_ALWAYS && cfg.wal_compact_bytes == 64 << 20);
+    assert(s_parse(&cfg, err, sizeof err, 7, "--wal-dir", "/tmp/w", "--fsync", "everyms:20",
+                   "--wal-compact-bytes", "1M") == 0);
+    assert(!strcmp(cfg.wal_dir, "/tmp/w") && cfg.fsync_policy == ANNA_FSYNC_EVERY_MS);
+    assert(cfg.fsync_ms == 20 && cfg.wal_compact_bytes == 1 << 20);
+    assert(s_parse(&cfg, err, sizeof err, 2, "--fsync=never") == 0);
+    assert(cfg.fsync_policy == ANNA_FSYNC_NEVER);
 
     //  Errors say what is wrong, in words a user can act on.
     struct {
@@ -453,6 +500,10 @@ void anna_config_test(bool verbose)
         {3, "--resp-port", "65536", "resp-port must be 0..65535"},
         {3, "--resp-max-clients", "0", "resp-max-clients must be 1..1000000"},
         {3, "--resp-threads", "51", "resp-threads must be 0..50"},
+        {3, "--fsync", "sometimes", "fsync: not always, everyms:N"},
+        {3, "--fsync", "everyms:0", "fsync: not always, everyms:N"},
+        {3, "--wal-dir", "", "wal-dir: empty"},
+        {3, "--wal-compact-bytes", "1K", "wal-compact-bytes must be 0 or"},
         {2, "--resp=1", NULL, "option --resp takes no value"},
         {2, "--help=yes", NULL, "option --help takes no value"},
         {2, "stray", NULL, "unexpected argument 'stray'"},

@@ -37,6 +37,11 @@ typedef struct {
     char resp_password[256];    //  --resp-password: clients must AUTH with it; "" = no AUTH
     int resp_max_clients;       //  --resp-max-clients: RESP connections of the node at once
     int resp_threads;           //  --resp-threads: RESP I/O threads; 0 = one per worker thread
+    //  Write-ahead log, one per worker thread (anna/wal.h): off unless wal_dir is set.
+    char wal_dir[1024];         //  --wal-dir: directory of the logs; "" = no log
+    int fsync_policy;           //  --fsync: an anna_fsync_t (always, everyms:N, never)
+    int fsync_ms;               //  --fsync everyms:N: N
+    int64_t wal_compact_bytes;  //  --wal-compact-bytes: compact a log past this size; 0 = never
     bool help;                  //  --help given: print usage, exit 0
     bool version;               //  --version given
 } anna_config_t;

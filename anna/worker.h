@@ -58,6 +58,10 @@ typedef struct {
     uint64_t push_keys;         //  key values in them
     uint64_t push_dropped;      //  update messages dropped (subscriber's queue full)
     uint64_t subs_dropped;      //  subscriptions removed because their subscriber was dead
+    uint64_t wal_records;       //  merges appended to the write-ahead log (--wal-dir)
+    uint64_t wal_fsyncs;        //  fsyncs of the log
+    uint64_t wal_compactions;   //  rewrites of the log as a snapshot
+    uint64_t wal_bytes;         //  size of the log (at the time of the snapshot)
     uint64_t subscriptions;     //  subscriptions held (at the time of the snapshot)
     uint64_t keys;              //  keys stored (at the time of the snapshot)
     uint64_t bytes;             //  approximate bytes stored (idem)

@@ -66,6 +66,9 @@
 #define S_REPORT_KEYS 10000
 //  Longest key quoted in an error message.
 #define S_QUOTE_MAX 128
+//  Issue 4: snapshots of repeatable-read sessions kept at most, and for how long.
+#define S_MAX_SNAPS (1 << 20)
+#define S_SNAP_TTL_MS 120000
 #define S_RESERVED_PREFIX "ANNA_METADATA|"
 #define S_STATS_KEY "ANNA_METADATA|stats"
 
@@ -84,6 +87,7 @@ typedef struct {
 
 struct s_call {
     s_call_t *prev, *next;      //  the list of calls in progress
+    char *session;              //  owned: REPEATABLE_READ session id of a GET, or NULL
     char *response_address;     //  owned
     char *request_id;           //  owned
     int type;                   //  RequestType of the request
@@ -138,6 +142,19 @@ typedef struct {
     char key[];                 //  the key of `addrs`
 } s_addr_t;
 
+//  Issue 4: the version a repeatable-read session's first read of a key got here. Every
+//  later read of the key in the session gets the same answer.
+typedef struct s_snap s_snap_t;
+struct s_snap {
+    s_snap_t *prev, *next;      //  creation order (= expiry order: one TTL)
+    int64_t expire_ms;
+    size_t sid_len;             //  the session id is mkey[0..sid_len)
+    int error;                  //  AnnaError: NONE or KEY_DNE
+    int kind;
+    cb_bytes_t payload;
+    char mkey[];                //  session id, 0x1f, key: the key of `snaps`
+};
+
 typedef struct {
     int32_t worker;
     char *key;                  //  owned
@@ -178,6 +195,8 @@ struct _cache_t {
     uint64_t next_id;
     size_t waiting;             //  tuples waiting for the KVS
     s_call_t *calls;            //  calls in progress (freed by destroy if still there)
+    cache_map_t *snaps;         //  issue 4: "session\x1fkey" -> s_snap_t
+    s_snap_t *snaps_head, *snaps_tail;
     anna_arena_t *arena;        //  scratch of the message being handled
     ProtobufCAllocator pb_alloc;
     int64_t next_report_ms;
@@ -341,6 +360,7 @@ cache_t *cache_new(const cache_config_t *config, char *err, size_t errlen)
     self->store = cache_store_new((size_t)config->max_bytes);
     self->ops = cache_map_new();
     self->fetches = cache_map_new();
+    self->snaps = cache_map_new();
     self->waits = cache_map_new();
     self->addrs = cache_map_new();
     self->worker_ids = cache_map_new();
@@ -431,6 +451,13 @@ void cache_destroy(cache_t **self_p)
     }
     while (self->calls)
         s_call_free(self, self->calls);
+    while (self->snaps_head) {
+        s_snap_t *sn = self->snaps_head;
+        self->snaps_head = sn->next;
+        cb_bytes_fini(&sn->payload);
+        cb_free(sn);
+    }
+    cache_map_destroy(&self->snaps);
     cache_map_destroy(&self->ops);
     cache_map_destroy(&self->fetches);
     if (self->waits)
@@ -509,12 +536,118 @@ static void s_call_free(cache_t *self, s_call_t *call)
     }
     cb_free(call->response_address);
     cb_free(call->request_id);
+    cb_free(call->session);
     cb_free(call);
+}
+
+//  ---- repeatable-read snapshots (issue 4) --------------------------------------------------
+
+static void s_snap_unlink(cache_t *self, s_snap_t *sn)
+{
+    if (sn->prev)
+        sn->prev->next = sn->next;
+    else
+        self->snaps_head = sn->next;
+    if (sn->next)
+        sn->next->prev = sn->prev;
+    else
+        self->snaps_tail = sn->prev;
+    cache_map_remove(self->snaps, sn->mkey);
+    cb_bytes_fini(&sn->payload);
+    cb_free(sn);
+}
+
+static void s_snap_expire(cache_t *self, int64_t now)
+{
+    while (self->snaps_head && self->snaps_head->expire_ms <= now)
+        s_snap_unlink(self, self->snaps_head);
+}
+
+//  The session is over (its sink ran): its snapshots go.
+static void s_snap_drop(cache_t *self, const char *sid)
+{
+    size_t len = strlen(sid);
+    for (s_snap_t *sn = self->snaps_head, *next; sn; sn = next) {
+        next = sn->next;
+        if (sn->sid_len == len && !memcmp(sn->mkey, sid, len))
+            s_snap_unlink(self, sn);
+    }
+}
+
+//  A GET answer of a session: the session's snapshot of key if it has one (the answer is
+//  replaced by it), else the answer becomes the snapshot. Errors other than KEY_DNE are
+//  passed through and not kept. *error, *kind, *data, *len are in/out; *data then borrows
+//  the snapshot (valid until the end of the loop iteration).
+static void s_snap_apply(cache_t *self, const char *sid, const char *key, int *error,
+                         const char **message, int *kind, const uint8_t **data, size_t *len)
+{
+    if (*error != ANNA_ERROR__NO_ERROR && *error != ANNA_ERROR__KEY_DNE)
+        return;
+    size_t sl = strlen(sid), kl = strlen(key);
+    char *mkey = anna_arena_alloc(self->arena, sl + kl + 2);
+    memcpy(mkey, sid, sl);
+    mkey[sl] = 0x1f;
+    memcpy(mkey + sl + 1, key, kl + 1);
+    s_snap_t *sn = cache_map_get(self->snaps, mkey);
+    if (!sn) {
+        if (cache_map_count(self->snaps) >= S_MAX_SNAPS) {
+            //  Never an unrepeatable read: the read fails instead.
+            *error = ANNA_ERROR__TIMEOUT;
+            *message = "repeatable read: the cache holds too many session snapshots";
+            *kind = 0;
+            *data = NULL;
+            *len = 0;
+            return;
+        }
+        sn = cb_calloc(1, sizeof *sn + sl + kl + 2);
+        memcpy(sn->mkey, mkey, sl + kl + 2);
+        sn->sid_len = sl;
+        sn->error = *error;
+        sn->kind = *kind;
+        if (*error == ANNA_ERROR__NO_ERROR && *len)
+            cb_bytes_set(&sn->payload, *data, *len);
+        sn->expire_ms = cb_clock_mono_ms() + S_SNAP_TTL_MS;
+        sn->prev = self->snaps_tail;
+        if (self->snaps_tail)
+            self->snaps_tail->next = sn;
+        else
+            self->snaps_head = sn;
+        self->snaps_tail = sn;
+        cache_map_put(self->snaps, sn->mkey, sn);
+    }
+    *error = sn->error;
+    *message = "";
+    *kind = sn->kind;
+    *data = sn->payload.data;
+    *len = sn->payload.len;
 }
 
 //  Sends the call's answer (if anyone asked) and frees it.
 static void s_call_finish(cache_t *self, s_call_t *call)
 {
+    if (call->session) {
+        for (size_t i = 0; i < call->n; i++) {
+            s_result_t *r = &call->results[i];
+            int error = r->error, kind = r->kind;
+            const char *message = r->message ? r->message : "";
+            const uint8_t *data = r->payload.data;
+            size_t len = r->payload.len;
+            s_snap_apply(self, call->session, r->key, &error, &message, &kind, &data, &len);
+            if (data != r->payload.data || len != r->payload.len) {
+                cb_bytes_t copy = {0};
+                if (len)
+                    cb_bytes_set(&copy, data, len);
+                cb_bytes_fini(&r->payload);
+                r->payload = copy;
+            }
+            if (message != (r->message ? r->message : "")) {
+                cb_free(r->message);
+                r->message = message[0] ? cb_strdup(message) : NULL;
+            }
+            r->error = error;
+            r->kind = kind;
+        }
+    }
     if (call->response_address[0]) {
         KeyTuple *tuples = anna_arena_alloc(self->arena, call->n * sizeof *tuples);
         KeyTuple **ptrs = anna_arena_alloc(self->arena, call->n * sizeof *ptrs);
@@ -1211,6 +1344,15 @@ typedef struct {
     bool *waiting;              //  per tuple (arena)
 } s_ctx_t;
 
+//  The session of a GET that reads under REPEATABLE_READ, or NULL.
+static const char *s_session_of(const KeyRequest *req)
+{
+    if (req->type != REQUEST_TYPE__GET || !req->session_id || !req->session_id[0] ||
+        req->consistency != 1)
+        return NULL;
+    return req->session_id;
+}
+
 static s_waiter_t s_waiter(cache_t *self, s_ctx_t *ctx, size_t index)
 {
     s_waiter_t w = {NULL, (uint32_t)index};
@@ -1225,6 +1367,8 @@ static s_waiter_t s_waiter(cache_t *self, s_ctx_t *ctx, size_t index)
         call->request_id = cb_strdup(req->request_id ? req->request_id : "");
         call->type = req->type;
         call->n = req->n_tuples;
+        if (s_session_of(req))
+            call->session = cb_strdup(req->session_id);
         call->outstanding = 1;          //  held until the request is set up
         call->next = self->calls;
         if (self->calls)
@@ -1452,6 +1596,12 @@ static void s_handle_request(cache_t *self, const uint8_t *data, size_t size)
         return;
     }
     self->stats.requests++;
+    if (req->session_done) {
+        if (req->session_id && req->session_id[0])
+            s_snap_drop(self, req->session_id);
+        s_own_release(self);
+        return;
+    }
     bool answer = req->response_address && req->response_address[0];
     size_t n = req->n_tuples;
     KeyTuple *out = anna_arena_alloc(self->arena, (n ? n : 1) * sizeof *out);
@@ -1500,6 +1650,21 @@ static void s_handle_request(cache_t *self, const uint8_t *data, size_t size)
         resp.error_message = (char *)type_msg;
     }
     if (!ctx.call) {
+        const char *sid = s_session_of(req);
+        for (size_t i = 0; sid && answer && i < n; i++) {
+            if (!out[i].key[0] || strlen(out[i].key) > S_MAX_KEY_BYTES)
+                continue;
+            int error = out[i].error, kind = out[i].lattice_type;
+            const char *message = out[i].error_message ? out[i].error_message : "";
+            const uint8_t *bytes = out[i].payload.data;
+            size_t nbytes = out[i].payload.len;
+            s_snap_apply(self, sid, out[i].key, &error, &message, &kind, &bytes, &nbytes);
+            out[i].error = (AnnaError)error;
+            out[i].error_message = (char *)message;
+            out[i].lattice_type = (LatticeType)kind;
+            out[i].payload.data = (uint8_t *)bytes;
+            out[i].payload.len = nbytes;
+        }
         if (answer)
             s_send_response(self, req->response_address, &resp);
     } else {
@@ -1664,6 +1829,7 @@ int cache_run(cache_t *self, int stop_fd)
             s_route_flush(self);
         now = cb_clock_mono_ms();
         s_expire(self, now);
+        s_snap_expire(self, now);
         if (cache_store_bytes(self->store) > cache_store_max_bytes(self->store)) {
             cache_store_evict(self->store, s_on_evict, self);
             s_unsub_flush(self);

@@ -327,17 +327,19 @@ static int s_call_opts(const s_words_t *w, cb_faas_call_opts_t *opts)
     }
     const char *c = s_flag(w, "--consistency");
     if (c) {
+        //  Long names and short ones (lww|rr|single|multi), in Consistency order.
         static const char *const names[] = {"lww", "repeatable-read", "single-causal",
                                             "multi-causal"};
+        static const char *const short_names[] = {"lww", "rr", "single", "multi"};
         bool found = false;
         for (int i = 0; i < 4 && !found; i++)
-            if (!strcmp(c, names[i])) {
+            if (!strcmp(c, names[i]) || !strcmp(c, short_names[i])) {
                 opts->consistency = (cb_faas_consistency_t)i;
                 found = true;
             }
         if (!found)
-            return s_usage_error("--consistency is one of lww, repeatable-read, "
-                                 "single-causal, multi-causal");
+            return s_usage_error("--consistency is one of lww, rr (repeatable-read), "
+                                 "single (single-causal), multi (multi-causal)");
     }
     return 0;
 }
@@ -1643,11 +1645,14 @@ static int s_cmd_help(s_global_t *g, const s_words_t *w)
         "Calls (result on stdout, the functions' log lines on stderr):\n"
         "  cb call FN [ARG...] [--output-key K [--async]] [--timeout MS] [--consistency C]\n"
         "  cb call-dag NAME [--arg FN=ARG ...] [--output-key K [--async]] [--timeout MS]\n"
+        "                          [--consistency C]\n"
         "                          ARG: 3 (int), 2.5 (float), word (string), str:3, int:3,\n"
         "                          float:2, bytes:\\x00\\x01, or @KEY: the value at a KVS key.\n"
         "                          --output-key: the result goes to the KVS at K and is read\n"
         "                          from there (--async: print K and return at once).\n"
         "                          --timeout: bound on each function's run (default %d ms)\n"
+        "                          --consistency: lww (default), rr (repeatable read);\n"
+        "                          single, multi (causal) are not supported yet\n"
         "\n"
         "The KVS:\n"
         "  cb get KEY [--wait MS]  print the value at KEY (--wait: poll until it exists)\n"

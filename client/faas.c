@@ -34,6 +34,8 @@
 #include "lattices/lattice.h"
 
 #define S_DEFAULT_TIMEOUT_MS 5000
+//  What the executor says when a repeatable-read request's branches diverged (issue 4).
+#define S_RR_CONFLICT "parallel branches of this request read different versions"
 #define S_MAX_TIMEOUT_MS 3600000
 #define S_MAX_ADDRESS_LEN 255
 #define S_MAX_NAME_LEN 128
@@ -1006,6 +1008,16 @@ int cb_faas_call_dag(cb_faas_t *self, const char *name, const cb_faas_fn_args_t 
         //  Each function may run up to timeout_ms; the client cannot know the DAG's depth
         //  without asking, so it waits for the deepest chain the scheduler would accept.
         rc = s_call(self, &req, timeout_ms, opts && opts->output_key, what, out);
+        //  Issue 4: a repeatable-read request whose parallel branches read different
+        //  versions of a key failed before any inconsistent read reached a function; it is
+        //  re-run from the start (with a new request id), a few times at most.
+        for (int attempt = 1; rc != 0 && attempt < CB_FAAS_RR_ATTEMPTS &&
+                              call.consistency == CONSISTENCY__CONSISTENCY_REPEATABLE_READ &&
+                              strstr(self->error, S_RR_CONFLICT);
+             attempt++) {
+            cb_faas_result_fini(out);
+            rc = s_call(self, &req, timeout_ms, opts && opts->output_key, what, out);
+        }
     }
     for (size_t i = 0; i < n; i++)
         s_args_fini(&built[i]);

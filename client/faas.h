@@ -53,7 +53,14 @@ typedef enum {
     CB_FAAS_INTERNAL = 13,
 } cb_faas_code_t;
 
-//  Consistency levels (proto Consistency).
+//  Consistency levels (proto Consistency). LWW and REPEATABLE_READ are implemented; the
+//  scheduler refuses the causal ones ("consistency level single-causal is not supported
+//  yet"). REPEATABLE_READ: every read of a key by any function of one call returns the same
+//  version (docs/faas-design.md, "Consistency levels"). A DAG call whose parallel branches
+//  still read different versions of a key (its home cache restarted in between) fails
+//  before an inconsistent read reaches a function, and cb_faas_call_dag runs it again from
+//  the start, CB_FAAS_RR_ATTEMPTS times in all at most (the functions' writes happen again).
+#define CB_FAAS_RR_ATTEMPTS 4
 typedef enum {
     CB_FAAS_LWW = 0,
     CB_FAAS_REPEATABLE_READ = 1,

@@ -493,6 +493,7 @@ typedef struct {
     bool retried;               //  its one second attempt is used
     uint32_t cache_size;        //  address_cache_size sent with it
     char *why;                  //  owned reason for its error, NULL for the errno text
+    const char *worker;         //  borrowed: the replica it must go to (level ALL); NULL = any
 } s_slot_t;
 
 typedef struct {
@@ -729,12 +730,13 @@ static void s_attempt(cb_kvs_t *self, s_call_t *call, int64_t deadline)
         if (slot->state != S_TODO)
             continue;
         const s_entry_t *e = s_cache_find(self, slot->key);
-        if (!e) {                                   //  the lookup cleared a full cache
+        if (!e && !slot->worker) {                  //  the lookup cleared a full cache
             s_slot_fail(call, i, -EHOSTUNREACH, "the routing tier has no server for it");
             continue;
         }
-        const char *worker = e->addrs[e->n > 1 ? cb_rand_below(&self->rand, e->n) : 0];
-        slot->cache_size = (uint32_t)e->n;
+        const char *worker = slot->worker ? slot->worker
+                             : e->addrs[e->n > 1 ? cb_rand_below(&self->rand, e->n) : 0];
+        slot->cache_size = e ? (uint32_t)e->n : 0;
         size_t r = 0;
         while (r < n_reqs && strcmp(reqs[r].worker, worker))
             r++;
@@ -832,9 +834,10 @@ static void s_attempt(cb_kvs_t *self, s_call_t *call, int64_t deadline)
     cb_free(reqs);
 }
 
-//  Runs one call over keys[0..n) (values for PUT) and fills results. See kvs.h.
+//  Runs one call over keys[0..n) (values for PUT) and fills results. See kvs.h. workers,
+//  if not NULL, names the replica each key must go to (borrowed; level ALL).
 static int s_run(cb_kvs_t *self, int type, const char *const *keys, const lat_t *values,
-                 size_t n, cb_kvs_result_t *results)
+                 size_t n, cb_kvs_result_t *results, const char *const *workers)
 {
     assert(self);
     assert(n == 0 || (keys && results));
@@ -847,6 +850,7 @@ static int s_run(cb_kvs_t *self, int type, const char *const *keys, const lat_t 
         lat_init(&results[i].value, LAT_NONE);
         call.slots[i].key = keys[i];
         call.slots[i].state = S_TODO;
+        call.slots[i].worker = workers ? workers[i] : NULL;
         if (type == CB_CODEC_PUT) {
             call.slots[i].kind = values[i].kind;
             if (wire_encode(&values[i], &call.slots[i].payload) != 0)
@@ -883,7 +887,7 @@ static int s_run(cb_kvs_t *self, int type, const char *const *keys, const lat_t 
 int cb_kvs_get(cb_kvs_t *self, const char *key, lat_t *out)
 {
     cb_kvs_result_t result;
-    s_run(self, CB_CODEC_GET, &key, NULL, 1, &result);
+    s_run(self, CB_CODEC_GET, &key, NULL, 1, &result, NULL);
     *out = result.value;
     return result.error;
 }
@@ -891,7 +895,7 @@ int cb_kvs_get(cb_kvs_t *self, const char *key, lat_t *out)
 int cb_kvs_put(cb_kvs_t *self, const char *key, const lat_t *value)
 {
     cb_kvs_result_t result;
-    s_run(self, CB_CODEC_PUT, &key, value, 1, &result);
+    s_run(self, CB_CODEC_PUT, &key, value, 1, &result, NULL);
     lat_fini(&result.value);
     return result.error;
 }
@@ -908,14 +912,136 @@ int cb_kvs_put_lww(cb_kvs_t *self, const char *key, const void *data, size_t len
 
 int cb_kvs_get_many(cb_kvs_t *self, const char *const *keys, size_t n, cb_kvs_result_t *results)
 {
-    return s_run(self, CB_CODEC_GET, keys, NULL, n, results);
+    return s_run(self, CB_CODEC_GET, keys, NULL, n, results, NULL);
 }
 
 int cb_kvs_put_many(cb_kvs_t *self, const char *const *keys, const lat_t *values, size_t n,
                     cb_kvs_result_t *results)
 {
     assert(n == 0 || values);
-    return s_run(self, CB_CODEC_PUT, keys, values, n, results);
+    return s_run(self, CB_CODEC_PUT, keys, values, n, results, NULL);
+}
+
+//  Level ALL, one round: the key's replicas (cached, else from the routing tier), then one
+//  request per replica, all in flight together. *changed is set when the call learned that
+//  the replica set it used is stale (an answer said invalidate): the caller goes again.
+static int s_all_round(cb_kvs_t *self, int type, const char *key, const lat_t *value,
+                       lat_t *out, bool *changed)
+{
+    *changed = false;
+    self->error[0] = '\0';
+    self->call++;
+    cb_kvs_result_t probe_result = {0};
+    s_call_t probe = {type, cb_calloc(1, sizeof(s_slot_t)), &probe_result, 1, 0};
+    probe.slots[0].key = key;
+    probe.slots[0].state = S_TODO;
+    s_resolve(self, &probe, cb_clock_mono_ms() + self->timeout_ms);
+    const s_entry_t *e = s_cache_find(self, key);
+    if (!e) {
+        int rc = probe_result.error ? probe_result.error : -EHOSTUNREACH;
+        s_set_error(self, key, rc, probe.slots[0].why ? probe.slots[0].why
+                                                      : "the routing tier has no server for it");
+        cb_free(probe.slots[0].why);
+        cb_free(probe.slots);
+        return rc;
+    }
+    cb_free(probe.slots[0].why);
+    cb_free(probe.slots);
+    size_t n = e->n;
+    char **workers = cb_calloc(n, sizeof *workers);
+    const char **keys = cb_calloc(n, sizeof *keys);
+    lat_t *values = type == CB_CODEC_PUT ? cb_calloc(n, sizeof *values) : NULL;
+    cb_kvs_result_t *results = cb_calloc(n, sizeof *results);
+    for (size_t i = 0; i < n; i++) {
+        workers[i] = cb_strdup(e->addrs[i]);    //  the cache may change during the call
+        keys[i] = key;
+        if (values)
+            values[i] = *value;                 //  shallow: only read (encoded) by s_run
+    }
+    uint64_t invalidations = self->stats.invalidations;
+    s_run(self, type, keys, values, n, results, (const char *const *)workers);
+    *changed = self->stats.invalidations != invalidations;
+    //  Every replica must answer; a GET merges what they hold (KEY_DNE only if none holds
+    //  the key).
+    int rc = 0;
+    size_t failed = n;
+    if (out)
+        lat_init(out, LAT_NONE);
+    for (size_t i = 0; i < n; i++) {
+        int err = results[i].error;
+        if (type == CB_CODEC_GET && err == 0) {
+            if (out->kind == LAT_NONE) {
+                *out = results[i].value;
+                lat_init(&results[i].value, LAT_NONE);
+            } else if (lat_merge(out, &results[i].value) < 0) {
+                err = -EINVAL;
+                snprintf(self->error, sizeof self->error,
+                         "key replicas hold values of different lattice kinds");
+            }
+        }
+        if (type == CB_CODEC_GET && err == -ENOENT)
+            continue;
+        if (err && !rc) {
+            rc = err;
+            failed = i;
+        }
+    }
+    if (type == CB_CODEC_GET && rc == 0 && out->kind == LAT_NONE)
+        rc = -ENOENT;
+    if (rc && out)
+        lat_fini(out);
+    if (rc == 0)
+        self->error[0] = '\0';
+    else if (rc == -ENOENT && failed == n)
+        s_set_error(self, key, rc, NULL);
+    else if (rc != -EINVAL) {
+        //  s_run reported the first failed replica; say which one it was.
+        char first[sizeof self->error];
+        snprintf(first, sizeof first, "%s", self->error);
+        snprintf(self->error, sizeof self->error, "replica %.200s: %.280s", workers[failed],
+                 first);
+    }
+    for (size_t i = 0; i < n; i++) {
+        lat_fini(&results[i].value);
+        cb_free(workers[i]);
+    }
+    cb_free(results);
+    cb_free(values);
+    cb_free(keys);
+    cb_free(workers);
+    return rc;
+}
+
+//  Level ALL: a round, and a second one with the fresh replica set if the first used a stale
+//  one (merging again is harmless).
+static int s_run_all(cb_kvs_t *self, int type, const char *key, const lat_t *value,
+                     lat_t *out)
+{
+    assert(self && key);
+    bool changed;
+    int rc = s_all_round(self, type, key, value, out, &changed);
+    if (changed) {
+        if (rc == 0 && out)
+            lat_fini(out);
+        rc = s_all_round(self, type, key, value, out, &changed);
+    }
+    return rc;
+}
+
+int cb_kvs_put_level(cb_kvs_t *self, const char *key, const lat_t *value, cb_kvs_level_t level)
+{
+    if (level == CB_KVS_ONE)
+        return cb_kvs_put(self, key, value);
+    assert(value);
+    return s_run_all(self, CB_CODEC_PUT, key, value, NULL);
+}
+
+int cb_kvs_get_level(cb_kvs_t *self, const char *key, cb_kvs_level_t level, lat_t *out)
+{
+    assert(out);
+    if (level == CB_KVS_ONE)
+        return cb_kvs_get(self, key, out);
+    return s_run_all(self, CB_CODEC_GET, key, NULL, out);
 }
 
 const char *cb_kvs_last_error(const cb_kvs_t *self)

@@ -69,6 +69,21 @@ int cb_kvs_get_many(cb_kvs_t *self, const char *const *keys, size_t n, cb_kvs_re
 int cb_kvs_put_many(cb_kvs_t *self, const char *const *keys, const lat_t *values, size_t n,
                     cb_kvs_result_t *results);
 
+//  ---- acknowledgement levels (issue 5) -------------------------------------------------
+//  ONE: a PUT is acknowledged by the one replica it reaches (the original Anna's behaviour:
+//  the others get it by gossip within a gossip period); a GET reads one replica.
+//  ALL: the call sends to every replica of the key at once (the cached ones, else looked up;
+//  if an answer says the cached set is stale, it goes once more to the fresh set);
+//  a PUT succeeds only when every replica merged it (and, with the server's write-ahead log,
+//  logged it), a GET merges the values of every replica (-ENOENT only if none holds the
+//  key). Any replica that fails fails the call, with its error (cb_kvs_last_error names the
+//  replica); a PUT that fails may still have been merged by some replicas (merging it again
+//  is harmless). Done by the client with the public messages: old servers support it too.
+typedef enum { CB_KVS_ONE = 0, CB_KVS_ALL = 1 } cb_kvs_level_t;
+int cb_kvs_put_level(cb_kvs_t *self, const char *key, const lat_t *value, cb_kvs_level_t level);
+//  On 0, *out holds the (merged) value; caller owns it. On error *out is LAT_NONE.
+int cb_kvs_get_level(cb_kvs_t *self, const char *key, cb_kvs_level_t level, lat_t *out);
+
 //  Text of the last failure, "" after a call that succeeded: "key 'k' does not exist", or
 //  "key 'k': " and the server's message (kept alone when it names the key itself), or ours
 //  ("key 'k': no answer from tcp://... within 500 ms"). For a batch, the first failed key.

@@ -51,6 +51,9 @@
 #define S_MAX_MESSAGE (256LL << 20)
 //  How long a cancelled DAG entry is remembered.
 #define S_CANCEL_MEMORY_MS 60000
+//  Issue 4: sessions of DAG functions waiting for their triggers, at most (a trigger beyond
+//  cancels its call rather than lose what the call read).
+#define S_MAX_SESSIONS 100000
 //  Pause before starting another runner when the last could not start or died idle.
 #define S_REFORK_MS 500
 
@@ -72,6 +75,17 @@ struct s_job_s {
     ExecMessage *msg;  //  owned: DAG functions, the message of their DagSchedule
     char **logs_in;    //  owned: DAG functions, upstream log lines
     size_t n_logs_in;
+};
+
+//  Issue 4: what the upstream functions of one waiting DAG function read (repeatable read),
+//  joined from its triggers until it fires; dropped when it fires or at its deadline.
+typedef struct s_session_s s_session_t;
+struct s_session_s {
+    s_session_t *next;
+    char *id;          //  owned: request id
+    char *function;    //  owned: the waiting function
+    exec_buf_t reads;  //  concatenated packed SessionReads (one SessionReads)
+    int64_t expire_at; //  monotonic ms
 };
 
 typedef struct s_inbox_s s_inbox_t;
@@ -112,6 +126,10 @@ struct _exec_executor_t {
     size_t n_jobs;
 
     exec_queue_t *dag;
+    s_session_t *sessions;       //  issue 4: sessions of functions waiting for triggers
+    size_t n_sessions;
+    const uint8_t *done_session; //  the session of the DONE being handled (borrowed)
+    size_t done_session_len;
     char **pinned; //  owned names, pinned and loaded
     size_t n_pinned;
 
@@ -367,9 +385,12 @@ static void s_load_frame(s_job_t *job, bool pinned)
 //  A CALL frame: fixed args (literal values or refs), then upstream results. False (and
 //  no frame) when they are too many or too large for one frame.
 static bool s_call_frame(s_job_t *job, bool put_result, Arg *const *args, size_t n_args,
-                         const cb_bytes_t *inputs, size_t n_inputs)
+                         const cb_bytes_t *inputs, size_t n_inputs, uint32_t consistency,
+                         const exec_buf_t *session, const char *session_cache)
 {
     size_t total = strlen(job->function) + strlen(job->output_key) + 64;
+    if (session)
+        total += session->len;
     for (size_t i = 0; i < n_args; i++)
         total += 16 + args[i]->value.len + strlen(args[i]->ref);
     for (size_t i = 0; i < n_inputs; i++)
@@ -394,6 +415,10 @@ static bool s_call_frame(s_job_t *job, bool put_result, Arg *const *args, size_t
         exec_frame_u8(b, 0);
         exec_frame_bytes(b, inputs[i].data, inputs[i].len);
     }
+    exec_frame_u32(b, consistency);
+    exec_frame_bytes(b, session ? session->data : NULL, session ? session->len : 0);
+    exec_frame_str(b, job->request_id);
+    exec_frame_str(b, session_cache);
     exec_frame_end(b, start);
     return true;
 }
@@ -436,12 +461,82 @@ static bool s_is_sink(const DagSchedule *s, const char *function)
 
 static void s_on_trigger(exec_executor_t *self, const char *id, const char *source,
                          const char *target, const uint8_t *result, size_t len,
-                         const char *const *logs, size_t n_logs);
+                         const char *const *logs, size_t n_logs, const uint8_t *session,
+                         size_t session_len);
+
+//  The session of (id, function), or NULL; unlinked (the caller owns it) when take.
+static s_session_t *s_session_find(exec_executor_t *self, const char *id, const char *function,
+                                   bool take)
+{
+    for (s_session_t **p = &self->sessions; *p; p = &(*p)->next) {
+        s_session_t *e = *p;
+        if (strcmp(e->id, id) || strcmp(e->function, function))
+            continue;
+        if (take) {
+            *p = e->next;
+            e->next = NULL;
+            self->n_sessions--;
+        }
+        return e;
+    }
+    return NULL;
+}
+
+static void s_session_free(s_session_t *e)
+{
+    if (!e)
+        return;
+    cb_free(e->id);
+    cb_free(e->function);
+    exec_buf_fini(&e->reads);
+    cb_free(e);
+}
+
+//  Joins what a trigger carried into the session of (id, function). False when there is
+//  no room for it.
+static bool s_session_join(exec_executor_t *self, const char *id, const char *function,
+                           const uint8_t *data, size_t len, int64_t expire_at)
+{
+    s_session_t *e = s_session_find(self, id, function, false);
+    if (!e) {
+        if (self->n_sessions >= S_MAX_SESSIONS) {
+            s_warn(self, "dag call %s: %zu sessions wait here already: cancelling it", id,
+                   self->n_sessions);
+            return false;
+        }
+        e = cb_calloc(1, sizeof *e);
+        e->id = s_dup(id);
+        e->function = s_dup(function);
+        exec_buf_init(&e->reads);
+        e->expire_at = expire_at;
+        e->next = self->sessions;
+        self->sessions = e;
+        self->n_sessions++;
+    }
+    exec_buf_append(&e->reads, data, len);
+    return true;
+}
+
+//  Drops sessions past their deadline (their function never fired here).
+static void s_session_expire(exec_executor_t *self, int64_t now)
+{
+    for (s_session_t **p = &self->sessions; *p;) {
+        s_session_t *e = *p;
+        if (e->expire_at > now) {
+            p = &e->next;
+            continue;
+        }
+        *p = e->next;
+        self->n_sessions--;
+        s_session_free(e);
+    }
+}
 
 //  Sends function's result (or, for a cancellation, an error value) to every function
 //  downstream of it, in edge order.
 static void s_pass_on(exec_executor_t *self, const DagSchedule *s, const char *function,
-                      const uint8_t *result, size_t len, const char *const *logs, size_t n_logs)
+                      const uint8_t *result, size_t len, const char *const *logs, size_t n_logs,
+                      const uint8_t *session, size_t session_len)
 {
     for (size_t i = 0; i < s->dag->n_edges; i++) {
         const DagEdge *edge = s->dag->edges[i];
@@ -455,7 +550,8 @@ static void s_pass_on(exec_executor_t *self, const DagSchedule *s, const char *f
         }
         if (!strcmp(where, self->address)) {
             //  Downstream runs here too: no need to go through the socket.
-            s_on_trigger(self, s->id, function, edge->to, result, len, logs, n_logs);
+            s_on_trigger(self, s->id, function, edge->to, result, len, logs, n_logs, session,
+                         session_len);
             continue;
         }
         DagTrigger trigger = DAG_TRIGGER__INIT;
@@ -466,6 +562,8 @@ static void s_pass_on(exec_executor_t *self, const DagSchedule *s, const char *f
         trigger.result.len = len;
         trigger.logs = (char **)logs;
         trigger.n_logs = n_logs;
+        trigger.session.data = (uint8_t *)session;
+        trigger.session.len = session_len;
         ExecMessage msg = EXEC_MESSAGE__INIT;
         msg.sender = self->address;
         msg.body_case = EXEC_MESSAGE__BODY_TRIGGER;
@@ -481,7 +579,7 @@ static void s_cancel_downstream(exec_executor_t *self, const DagSchedule *s, con
     uint8_t bytes[64];
     assert(exec_value_size(&error) <= sizeof bytes);
     exec_value_write(&error, bytes);
-    s_pass_on(self, s, function, bytes, exec_value_size(&error), NULL, 0);
+    s_pass_on(self, s, function, bytes, exec_value_size(&error), NULL, 0, NULL, 0);
 }
 
 //  --------------------------------------------------------------------------------------
@@ -522,7 +620,8 @@ static void s_call_done(exec_executor_t *self, s_job_t *job, int code, const cha
     else if (s_is_sink(s, job->function))
         s_answer(self, job, code, message, result, len, all, n_all, stored);
     else if (code == CB_ERROR__CB_OK)
-        s_pass_on(self, s, job->function, result, len, all, n_all);
+        s_pass_on(self, s, job->function, result, len, all, n_all, self->done_session,
+                  self->done_session_len);
     else {
         s_answer(self, job, code, message, NULL, 0, all, n_all, stored);
         s_cancel_downstream(self, s, job->function);
@@ -712,6 +811,10 @@ static bool s_on_done(exec_executor_t *self, exec_reader_t *r)
     const char **logs = cb_malloc((n_logs ? n_logs : 1) * sizeof *logs);
     for (uint32_t i = 0; i < n_logs; i++)
         logs[i] = exec_read_str(r);
+    size_t session_len = 0;
+    const uint8_t *session = NULL;
+    if (!r->bad && r->left > 0)
+        session = exec_read_bytes(r, &session_len);
     if (!exec_read_done(r)) {
         cb_free(logs);
         return false;
@@ -725,8 +828,12 @@ static bool s_on_done(exec_executor_t *self, exec_reader_t *r)
         self->stats.runner_us += (uint64_t)(cb_clock_mono_us() - self->busy_since_us);
     }
     s_busy_end(self);
+    self->done_session = session;
+    self->done_session_len = session_len;
     s_job_done(self, job, code, message, code == CB_ERROR__CB_OK ? result : NULL, len, logs, n_logs,
                true);
+    self->done_session = NULL;
+    self->done_session_len = 0;
     s_job_free(&job);
     cb_free(logs);
     return true;
@@ -904,7 +1011,8 @@ static void s_on_call(exec_executor_t *self, const Invocation *inv)
     job->request_id = s_dup(inv->id);
     job->reply_to = s_dup(inv->response_address);
     job->output_key = s_dup(call->output_key);
-    if (!s_call_frame(job, true, call->args, call->n_args, NULL, 0)) {
+    if (!s_call_frame(job, true, call->args, call->n_args, NULL, 0, (uint32_t)call->consistency,
+                      NULL, "")) {
         s_too_large(self, job);
         return;
     }
@@ -931,8 +1039,12 @@ static void s_fire(exec_executor_t *self, exec_fired_t *fired)
     for (size_t i = 0; i < s->n_args; i++)
         if (s->args[i] && !strcmp(s->args[i]->key, s->target_function))
             fixed = s->args[i]->value;
+    s_session_t *session = s_session_find(self, s->id, s->target_function, true);
     bool fits = s_call_frame(job, s_is_sink(s, s->target_function), fixed ? fixed->args : NULL,
-                             fixed ? fixed->n_args : 0, fired->inputs, fired->n_inputs);
+                             fixed ? fixed->n_args : 0, fired->inputs, fired->n_inputs,
+                             (uint32_t)s->consistency, session ? &session->reads : NULL,
+                             s->session_cache);
+    s_session_free(session);
     exec_fired_fini(fired);
     if (!fits) {
         s_too_large(self, job);
@@ -990,7 +1102,8 @@ static void s_on_schedule(exec_executor_t *self, ExecMessage *msg)
 
 static void s_on_trigger(exec_executor_t *self, const char *id, const char *source,
                          const char *target, const uint8_t *result, size_t len,
-                         const char *const *logs, size_t n_logs)
+                         const char *const *logs, size_t n_logs, const uint8_t *session,
+                         size_t session_len)
 {
     if (!id || !*id || !target || !*target || !source) {
         self->stats.malformed++;
@@ -998,7 +1111,11 @@ static void s_on_trigger(exec_executor_t *self, const char *id, const char *sour
     }
     int64_t now = cb_clock_mono_ms();
     cb_fn_value_t v;
-    if (exec_value_view(result, len, &v) == 0 && v.type == EXEC_VALUE_ERROR) {
+    bool lost = session_len && !s_session_join(self, id, target, session, session_len,
+                                               now + self->config.call_timeout_ms * 64LL +
+                                                   S_CANCEL_MEMORY_MS);
+    if (lost || (exec_value_view(result, len, &v) == 0 && v.type == EXEC_VALUE_ERROR)) {
+        s_session_free(s_session_find(self, id, target, true));
         ExecMessage *msg = exec_queue_cancel(self->dag, id, target, now + S_CANCEL_MEMORY_MS);
         if (msg) {
             if (!s_is_sink(msg->schedule, target))
@@ -1064,7 +1181,7 @@ static void s_on_message(exec_executor_t *self, const uint8_t *data, size_t len)
     case EXEC_MESSAGE__BODY_TRIGGER: {
         const DagTrigger *t = msg->trigger;
         s_on_trigger(self, t->id, t->source, t->target_function, t->result.data, t->result.len,
-                     (const char *const *)t->logs, t->n_logs);
+                     (const char *const *)t->logs, t->n_logs, t->session.data, t->session.len);
         break;
     }
     case EXEC_MESSAGE__BODY_USER_MESSAGE:
@@ -1193,6 +1310,11 @@ void exec_executor_destroy(exec_executor_t **self_p)
         s_job_free(&job);
     }
     exec_queue_destroy(&self->dag);
+    while (self->sessions) {
+        s_session_t *e = self->sessions;
+        self->sessions = e->next;
+        s_session_free(e);
+    }
     while (self->inbox_head) {
         s_inbox_t *msg = self->inbox_head;
         self->inbox_head = msg->next;
@@ -1259,6 +1381,7 @@ static void s_timers(exec_executor_t *self, int64_t now)
     if (!self->runner && now >= self->refork_at)
         s_runner_start(self);
     if (now >= self->report_at) {
+        s_session_expire(self, now);
         s_report(self);
         self->report_at = now + self->config.report_ms;
     }

@@ -17,6 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
+#include "anna.pb-c.h"
+#include "cloudburst.pb-c.h"
 #include "common/alloc.h"
 #include "common/clock.h"
 #include "proto/wire.h"
@@ -38,6 +42,15 @@ void exec_fnctx_init(cb_fn_ctx_t *ctx, int fd, const char *executor_id,
 void exec_fnctx_fini(cb_fn_ctx_t *ctx)
 {
     exec_fnctx_end(ctx);
+    for (int i = 0; i < EXEC_HOME_SOCKETS; i++)
+        if (ctx->zpush[i])
+            zmq_close(ctx->zpush[i]);
+    memset(ctx->zpush, 0, sizeof ctx->zpush);
+    if (ctx->zpull)
+        zmq_close(ctx->zpull);
+    if (ctx->zctx)
+        zmq_ctx_term(ctx->zctx);
+    ctx->zpull = ctx->zctx = NULL;
     cb_kvs_destroy(&ctx->kvs);
     exec_buf_fini(&ctx->aux);
     exec_buf_fini(&ctx->out);
@@ -63,6 +76,401 @@ void exec_fnctx_end(cb_fn_ctx_t *ctx)
     ctx->logs = NULL;
     ctx->n_logs = ctx->logs_dropped = 0;
     ctx->function = NULL;
+    for (size_t i = 0; i < ctx->n_reads; i++) {
+        cb_free(ctx->reads[i].key);
+        cb_bytes_fini(&ctx->reads[i].payload);
+    }
+    cb_free(ctx->reads);
+    ctx->reads = NULL;
+    ctx->n_reads = ctx->reads_cap = 0;
+    ctx->consistency = 0;
+    cb_free(ctx->session_error);
+    ctx->session_error = NULL;
+    ctx->request_id = NULL;
+    ctx->session_cache = NULL;
+    ctx->home = NULL;
+}
+
+//  --------------------------------------------------------------------------------------
+//  Sessions (issue 4)
+
+static int s_session_fail(cb_fn_ctx_t *ctx, const char *why, const char *key);
+
+static bool s_read_same(const exec_read_t *r, bool absent, int kind, const void *data, size_t len)
+{
+    if (r->absent || absent)
+        return r->absent == absent;
+    return r->kind == kind && r->payload.len == len && (!len || !memcmp(r->payload.data, data, len));
+}
+
+//  Adds a version unless the session has that very version of key already.
+static void s_session_add(cb_fn_ctx_t *ctx, const char *key, bool absent, int kind,
+                          const void *data, size_t len)
+{
+    for (size_t i = 0; i < ctx->n_reads; i++)
+        if (!strcmp(ctx->reads[i].key, key) && s_read_same(&ctx->reads[i], absent, kind, data, len))
+            return;
+    if (ctx->n_reads == ctx->reads_cap) {
+        ctx->reads_cap = ctx->reads_cap ? 2 * ctx->reads_cap : 8;
+        ctx->reads = cb_realloc(ctx->reads, ctx->reads_cap * sizeof *ctx->reads);
+    }
+    exec_read_t *r = &ctx->reads[ctx->n_reads++];
+    memset(r, 0, sizeof *r);
+    r->key = cb_strdup(key);
+    r->absent = absent;
+    r->kind = kind;
+    if (!absent)
+        cb_bytes_set(&r->payload, data, len);
+}
+
+int exec_fnctx_session_load(cb_fn_ctx_t *ctx, uint32_t consistency, const void *data, size_t len)
+{
+    ctx->consistency = consistency;
+    if (!len)
+        return 0;
+    SessionReads *m = session_reads__unpack(NULL, len, data);
+    if (!m)
+        return -EPROTO;
+    for (size_t i = 0; i < m->n_reads && ctx->n_reads < EXEC_MAX_SESSION_READS; i++) {
+        const SessionRead *r = m->reads[i];
+        if (r->key)
+            s_session_add(ctx, r->key, r->absent, (int)r->lattice_type, r->payload.data,
+                          r->payload.len);
+    }
+    session_reads__free_unpacked(m, NULL);
+    //  Parallel branches that read different versions of a key cannot be joined into one
+    //  repeatable-read request: the call fails (before it runs) rather than go on with both.
+    for (size_t i = 0; i < ctx->n_reads && !ctx->session_error; i++)
+        for (size_t j = i + 1; j < ctx->n_reads; j++)
+            if (!strcmp(ctx->reads[i].key, ctx->reads[j].key)) {
+                (void)s_session_fail(ctx,
+                                     "parallel branches of this request read different versions of",
+                                     ctx->reads[i].key);
+                break;
+            }
+    return 0;
+}
+
+void exec_fnctx_session_pack(const cb_fn_ctx_t *ctx, cb_bytes_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (ctx->consistency != CONSISTENCY__CONSISTENCY_REPEATABLE_READ || !ctx->n_reads)
+        return;
+    SessionRead *items = cb_calloc(ctx->n_reads, sizeof *items);
+    SessionRead **ptrs = cb_calloc(ctx->n_reads, sizeof *ptrs);
+    for (size_t i = 0; i < ctx->n_reads; i++) {
+        session_read__init(&items[i]);
+        items[i].key = ctx->reads[i].key;
+        items[i].absent = ctx->reads[i].absent;
+        items[i].lattice_type = (uint32_t)ctx->reads[i].kind;
+        items[i].payload.data = ctx->reads[i].payload.data;
+        items[i].payload.len = ctx->reads[i].payload.len;
+        ptrs[i] = &items[i];
+    }
+    SessionReads m = SESSION_READS__INIT;
+    m.reads = ptrs;
+    m.n_reads = ctx->n_reads;
+    size_t n = session_reads__get_packed_size(&m);
+    out->data = cb_malloc(n ? n : 1);
+    out->len = session_reads__pack(&m, out->data);
+    cb_free(ptrs);
+    cb_free(items);
+}
+
+static int s_session_fail(cb_fn_ctx_t *ctx, const char *why, const char *key)
+{
+    if (!ctx->session_error) {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "repeatable read: %.600s key '%.200s'", why, key);
+        ctx->session_error = cb_strdup(buf);
+    }
+    return -ESTALE;
+}
+
+//  ---- the home cache: the runner's own small Anna client ----------------------------------
+
+//  Sockets made at first use: a PULL bound on the KVS client's IP, a PUSH. 0 or -errno.
+static int s_home_sockets(cb_fn_ctx_t *ctx)
+{
+    if (ctx->zpull)
+        return 0;
+    ctx->zctx = zmq_ctx_new();
+    if (!ctx->zctx)
+        return -errno;
+    ctx->zpull = zmq_socket(ctx->zctx, ZMQ_PULL);
+    char ep[300];
+    snprintf(ep, sizeof ep, "tcp://%s:*",
+             ctx->kvs_config.bind_ip && *ctx->kvs_config.bind_ip ? ctx->kvs_config.bind_ip
+                                                                 : "127.0.0.1");
+    size_t len = sizeof ctx->zpull_ep;
+    int linger = 0;
+    if (!ctx->zpull || zmq_setsockopt(ctx->zpull, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_bind(ctx->zpull, ep) || zmq_getsockopt(ctx->zpull, ZMQ_LAST_ENDPOINT, ctx->zpull_ep, &len)) {
+        int e = errno;
+        if (ctx->zpull)
+            zmq_close(ctx->zpull);
+        zmq_ctx_term(ctx->zctx);
+        ctx->zpull = ctx->zctx = NULL;
+        return -e;
+    }
+    return 0;
+}
+
+//  Sends data[0..len) to address: one PUSH per address, EXEC_HOME_SOCKETS kept connected
+//  (a slot is chosen by the address's hash; another address there replaces it).
+static int s_home_send(cb_fn_ctx_t *ctx, const char *address, const void *data, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = address; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    size_t i = h % EXEC_HOME_SOCKETS;
+    if (!ctx->zpush[i] || strcmp(ctx->zpush_to[i], address)) {
+        if (ctx->zpush[i])
+            zmq_close(ctx->zpush[i]);
+        ctx->zpush[i] = zmq_socket(ctx->zctx, ZMQ_PUSH);
+        int linger = 0, hwm = 1000;
+        if (!ctx->zpush[i])
+            return -errno;
+        zmq_setsockopt(ctx->zpush[i], ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(ctx->zpush[i], ZMQ_SNDHWM, &hwm, sizeof hwm);
+        if (zmq_connect(ctx->zpush[i], address) != 0) {
+            int e = errno;
+            zmq_close(ctx->zpush[i]);
+            ctx->zpush[i] = NULL;
+            return -e;
+        }
+        snprintf(ctx->zpush_to[i], sizeof ctx->zpush_to[i], "%s", address);
+    }
+    return zmq_send(ctx->zpush[i], data, len, ZMQ_DONTWAIT) < 0 ? -errno : 0;
+}
+
+//  Waits for one message on the PULL until deadline (monotonic ms); copies it into *msg.
+static int s_home_recv(cb_fn_ctx_t *ctx, int64_t deadline, zmq_msg_t *msg)
+{
+    for (;;) {
+        int64_t left = deadline - cb_clock_mono_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        zmq_pollitem_t item = {ctx->zpull, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&item, 1, (long)left);
+        if (rc < 0 && errno != EINTR)
+            return -errno;
+        if (rc > 0 && zmq_msg_recv(msg, ctx->zpull, ZMQ_DONTWAIT) >= 0)
+            return 0;
+    }
+}
+
+//  The data address of the home cache (routing lookup once per home). 0 or -errno.
+static int s_home_data(cb_fn_ctx_t *ctx, const char *key, int64_t deadline)
+{
+    if (ctx->home)
+        return 0;
+    uint32_t h = 2166136261u;
+    for (const char *p = ctx->session_cache; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    size_t slot = h % EXEC_HOME_SOCKETS;
+    if (!strcmp(ctx->home_routing[slot], ctx->session_cache) && ctx->home_data[slot][0]) {
+        ctx->home = ctx->home_data[slot];
+        return 0;
+    }
+    char id[40];
+    snprintf(id, sizeof id, "h%llu", (unsigned long long)++ctx->zseq);
+    KeyAddressRequest req = KEY_ADDRESS_REQUEST__INIT;
+    req.response_address = ctx->zpull_ep;
+    req.request_id = id;
+    req.n_keys = 1;
+    char *keys[1] = {(char *)key};
+    req.keys = keys;
+    size_t n = key_address_request__get_packed_size(&req);
+    uint8_t *buf = cb_malloc(n ? n : 1);
+    key_address_request__pack(&req, buf);
+    int rc = s_home_send(ctx, ctx->session_cache, buf, n);
+    cb_free(buf);
+    while (rc == 0) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        rc = s_home_recv(ctx, deadline, &msg);
+        if (rc == 0) {
+            KeyAddressResponse *resp = key_address_response__unpack(NULL, zmq_msg_size(&msg),
+                                                                   zmq_msg_data(&msg));
+            if (resp && resp->response_id && !strcmp(resp->response_id, id)) {
+                rc = -EPROTO;
+                if (resp->n_addresses && resp->addresses[0]->n_ips) {
+                    snprintf(ctx->home_data[slot], sizeof ctx->home_data[slot], "%s",
+                             resp->addresses[0]->ips[0]);
+                    snprintf(ctx->home_routing[slot], sizeof ctx->home_routing[slot], "%s",
+                             ctx->session_cache);
+                    ctx->home = ctx->home_data[slot];
+                    rc = 0;
+                }
+                key_address_response__free_unpacked(resp, NULL);
+                zmq_msg_close(&msg);
+                return rc;
+            }
+            if (resp)
+                key_address_response__free_unpacked(resp, NULL);
+        }
+        zmq_msg_close(&msg);
+    }
+    return rc;
+}
+
+//  The request's first read of key, at its home cache, which snapshots it for the request.
+//  0, -ENOENT, -ESTALE (ctx->session_error says why).
+static int s_session_fail(cb_fn_ctx_t *ctx, const char *why, const char *key);
+static int s_home_get(cb_fn_ctx_t *ctx, const char *key, lat_t *out)
+{
+    int64_t deadline = cb_clock_mono_ms() + EXEC_HOME_TIMEOUT_MS;
+    int rc = s_home_sockets(ctx);
+    if (rc == 0)
+        rc = s_home_data(ctx, key, deadline);
+    char id[40];
+    snprintf(id, sizeof id, "g%llu", (unsigned long long)++ctx->zseq);
+    if (rc == 0) {
+        KeyTuple t = KEY_TUPLE__INIT;
+        t.key = (char *)key;
+        KeyTuple *tp = &t;
+        KeyRequest req = KEY_REQUEST__INIT;
+        req.type = REQUEST_TYPE__GET;
+        req.n_tuples = 1;
+        req.tuples = &tp;
+        req.response_address = ctx->zpull_ep;
+        req.request_id = id;
+        req.session_id = (char *)ctx->request_id;
+        req.consistency = CONSISTENCY__CONSISTENCY_REPEATABLE_READ;
+        size_t n = key_request__get_packed_size(&req);
+        uint8_t *buf = cb_malloc(n ? n : 1);
+        key_request__pack(&req, buf);
+        rc = s_home_send(ctx, ctx->home, buf, n);
+        cb_free(buf);
+    }
+    while (rc == 0) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        rc = s_home_recv(ctx, deadline, &msg);
+        if (rc != 0) {
+            zmq_msg_close(&msg);
+            break;
+        }
+        KeyResponse *resp = key_response__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+        zmq_msg_close(&msg);
+        if (!resp || !resp->response_id || strcmp(resp->response_id, id)) {
+            if (resp)
+                key_response__free_unpacked(resp, NULL);
+            continue;       //  a late answer of an earlier read
+        }
+        int result = -EPROTO;
+        if (resp->n_tuples == 1) {
+            const KeyTuple *t = resp->tuples[0];
+            if (t->error == ANNA_ERROR__KEY_DNE)
+                result = -ENOENT;
+            else if (t->error == ANNA_ERROR__NO_ERROR &&
+                     wire_decode((int)t->lattice_type, t->payload.data, t->payload.len, out) == 0)
+                result = 0;
+            else {
+                char why[400];
+                snprintf(why, sizeof why, "the home cache %.120s refused to read (%.200s):",
+                         ctx->home, t->error_message ? t->error_message : "");
+                result = s_session_fail(ctx, why, key);
+            }
+        }
+        key_response__free_unpacked(resp, NULL);
+        if (result == -EPROTO)
+            return s_session_fail(ctx, "a malformed answer of the home cache for", key);
+        return result;
+    }
+    //  The home cache is gone (or too slow): the request cannot go on consistently. Its
+    //  address is looked up again next time (a restarted cache may have moved).
+    if (ctx->home)
+        ((char *)ctx->home)[0] = 0;
+    ctx->home = NULL;
+    char why[400];
+    snprintf(why, sizeof why, "the request's home cache %.200s did not answer (%s) for",
+             ctx->session_cache, rc == -ETIMEDOUT ? "timeout" : strerror(-rc));
+    return s_session_fail(ctx, why, key);
+}
+
+void exec_fnctx_session_done(cb_fn_ctx_t *ctx)
+{
+    if (ctx->consistency != CONSISTENCY__CONSISTENCY_REPEATABLE_READ || !ctx->session_cache ||
+        !ctx->session_cache[0] || !ctx->request_id || !ctx->request_id[0] || !ctx->zpull)
+        return;
+    if (!ctx->home) {
+        //  The sink read nothing there itself: the home's address if this runner knows it.
+        uint32_t h = 2166136261u;
+        for (const char *p = ctx->session_cache; *p; p++)
+            h = (h ^ (uint8_t)*p) * 16777619u;
+        size_t slot = h % EXEC_HOME_SOCKETS;
+        if (!strcmp(ctx->home_routing[slot], ctx->session_cache))
+            ctx->home = ctx->home_data[slot];
+    }
+    if (!ctx->home || !ctx->home[0])
+        return;     //  not known here: the session's snapshots expire instead
+    KeyRequest req = KEY_REQUEST__INIT;
+    req.type = REQUEST_TYPE__GET;
+    req.session_id = (char *)ctx->request_id;
+    req.session_done = true;
+    size_t n = key_request__get_packed_size(&req);
+    uint8_t *buf = cb_malloc(n ? n : 1);
+    key_request__pack(&req, buf);
+    (void)s_home_send(ctx, ctx->home, buf, n);
+    cb_free(buf);
+}
+
+int exec_fnctx_read(cb_fn_ctx_t *ctx, const char *key, lat_t *out)
+{
+    lat_init(out, LAT_NONE);
+    cb_kvs_t *kvs = exec_fnctx_kvs(ctx, NULL, 0);
+    if (ctx->consistency != CONSISTENCY__CONSISTENCY_REPEATABLE_READ)
+        return kvs ? cb_kvs_get(kvs, key, out) : -EHOSTUNREACH;
+    const exec_read_t *found = NULL;
+    for (size_t i = 0; i < ctx->n_reads; i++) {
+        if (strcmp(ctx->reads[i].key, key))
+            continue;
+        if (found)
+            return s_session_fail(ctx,
+                                  "parallel branches of this request read different versions of",
+                                  key);
+        found = &ctx->reads[i];
+    }
+    if (found) {
+        if (found->absent)
+            return -ENOENT;
+        if (wire_decode(found->kind, found->payload.data, found->payload.len, out) != 0) {
+            lat_init(out, LAT_NONE);
+            return s_session_fail(ctx, "a malformed version of", key);
+        }
+        return 0;
+    }
+    //  The request's first read of key: this version is the request's from now on. With a
+    //  home cache, it is read there, where every branch of the request gets the same one.
+    int rc;
+    if (ctx->session_cache && ctx->session_cache[0] && ctx->request_id && ctx->request_id[0])
+        rc = s_home_get(ctx, key, out);
+    else if (!kvs)
+        return -EHOSTUNREACH;
+    else
+        rc = cb_kvs_get(kvs, key, out);
+    if (rc == -ESTALE)
+        return rc;
+    if (rc == -ENOENT) {
+        s_session_add(ctx, key, true, 0, NULL, 0);
+        return rc;
+    }
+    if (rc)
+        return rc;
+    if (ctx->n_reads >= EXEC_MAX_SESSION_READS) {
+        lat_fini(out);
+        return s_session_fail(ctx, "too many keys read by one request, at", key);
+    }
+    cb_bytes_t bytes = {0};
+    if (wire_encode(out, &bytes) != 0) {
+        lat_fini(out);
+        return s_session_fail(ctx, "cannot encode the version of", key);
+    }
+    s_session_add(ctx, key, false, (int)out->kind, bytes.data, bytes.len);
+    cb_bytes_fini(&bytes);
+    return 0;
 }
 
 cb_kvs_t *exec_fnctx_kvs(cb_fn_ctx_t *ctx, char *err, size_t errlen)
@@ -251,7 +659,7 @@ int cb_fn_get(cb_fn_ctx_t *ctx, const char *key, cb_fn_value_t *out)
     if (!kvs)
         return -EHOSTUNREACH;
     lat_t v;
-    int rc = cb_kvs_get(kvs, key, &v);
+    int rc = exec_fnctx_read(ctx, key, &v);
     if (rc)
         return rc;
     if (v.kind != LAT_LWW) {
@@ -294,7 +702,7 @@ int cb_fn_get_lattice(cb_fn_ctx_t *ctx, const char *key, uint32_t *kind, const v
     if (!kvs)
         return -EHOSTUNREACH;
     lat_t v;
-    int rc = cb_kvs_get(kvs, key, &v);
+    int rc = exec_fnctx_read(ctx, key, &v);
     if (rc)
         return rc;
     cb_bytes_t bytes = {0};

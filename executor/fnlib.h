@@ -35,6 +35,24 @@ enum {
 
 typedef struct exec_block_s exec_block_t;
 
+//  One version a request read (issue 4, repeatable read): what every later read of key in
+//  the same request returns. Two entries for one key: parallel branches of the request read
+//  different versions (a conflict: reads of the key fail).
+typedef struct {
+    char *key;           //  owned
+    bool absent;         //  the key did not exist
+    int kind;            //  lattice kind of payload
+    cb_bytes_t payload;  //  owned: wire encoding of the version
+} exec_read_t;
+
+//  Most versions one request's session carries (reads beyond are not snapshotted: they
+//  fail, so that a request never reads inconsistently).
+#define EXEC_MAX_SESSION_READS 4096
+//  Bound on one read at the request's home cache (above the cache's own KVS bound, 5 s).
+#define EXEC_HOME_TIMEOUT_MS 6000
+//  Home caches (and PUSH sockets) a runner keeps connected.
+#define EXEC_HOME_SOCKETS 8
+
 struct cb_fn_ctx {
     //  The runner's, for its life.
     int fd;                     //  the socket to the executor
@@ -50,6 +68,22 @@ struct cb_fn_ctx {
     char **logs;          //  owned lines
     size_t n_logs;
     size_t logs_dropped; //  lines past EXEC_MAX_LOG_LINES
+    uint32_t consistency; //  proto Consistency of the call
+    exec_read_t *reads;   //  owned: the request's session (REPEATABLE_READ)
+    size_t n_reads, reads_cap;
+    char *session_error;  //  owned: why a session read failed (fails the call), or NULL
+    const char *request_id;    //  borrowed, per call: the request's id ("" if none)
+    const char *session_cache; //  borrowed, per call: routing address of the request's home
+                               //  cache for REPEATABLE_READ ("": none)
+    //  The runner's own Anna client of home caches (made at first use).
+    void *zctx, *zpull;
+    char zpull_ep[256];
+    void *zpush[EXEC_HOME_SOCKETS];             //  PUSH sockets, connected to zpush_to[i]
+    char zpush_to[EXEC_HOME_SOCKETS][256];
+    char home_routing[EXEC_HOME_SOCKETS][256];  //  home caches known: routing -> data address
+    char home_data[EXEC_HOME_SOCKETS][256];
+    const char *home;          //  per call: the data address of session_cache, once known
+    uint64_t zseq;
 };
 
 void exec_fnctx_init(cb_fn_ctx_t *ctx, int fd, const char *executor_id,
@@ -59,6 +93,18 @@ void exec_fnctx_fini(cb_fn_ctx_t *ctx);
 //  call allocated: its arena, logs and error.
 void exec_fnctx_begin(cb_fn_ctx_t *ctx, const char *function);
 void exec_fnctx_end(cb_fn_ctx_t *ctx);
+//  The call's consistency level and the session its upstream functions read (a packed
+//  SessionReads; may be empty). Call after exec_fnctx_begin. 0, or -EPROTO if malformed.
+int exec_fnctx_session_load(cb_fn_ctx_t *ctx, uint32_t consistency, const void *data, size_t len);
+//  The session after the call (upstream reads and this call's), packed into out (empty
+//  unless REPEATABLE_READ). Caller owns out.
+void exec_fnctx_session_pack(const cb_fn_ctx_t *ctx, cb_bytes_t *out);
+//  Reads key the way the call's consistency level says (the session first). 0, -ENOENT,
+//  -ESTALE (repeatable read cannot be kept: ctx->session_error says why), or the KVS's errors.
+int exec_fnctx_read(cb_fn_ctx_t *ctx, const char *key, lat_t *out);
+//  The sink of a repeatable-read request is done: tells the home cache to drop its
+//  snapshots (no answer; they expire anyway).
+void exec_fnctx_session_done(cb_fn_ctx_t *ctx);
 //  The runner's KVS client (made at first use). NULL if it cannot be made; then err says why.
 cb_kvs_t *exec_fnctx_kvs(cb_fn_ctx_t *ctx, char *err, size_t errlen);
 //  A copy of data[0..len) followed by a NUL, in the call's arena.

@@ -74,6 +74,9 @@ static void s_notice(s_child_t *c, uint8_t type)
 
 static void s_done(s_child_t *c, int code, const char *message, const cb_fn_value_t *result)
 {
+    //  A repeatable-read session goes out after the logs (issue 4), only when there is one.
+    cb_bytes_t session;
+    exec_fnctx_session_pack(&c->ctx, &session);
     c->out.len = 0;
     size_t start = exec_frame_begin(&c->out, EXEC_R_DONE);
     exec_frame_u32(&c->out, (uint32_t)code);
@@ -92,6 +95,9 @@ static void s_done(s_child_t *c, int code, const char *message, const cb_fn_valu
                  ctx->logs_dropped, EXEC_MAX_LOG_LINES);
         exec_frame_str(&c->out, line);
     }
+    if (session.len)
+        exec_frame_bytes(&c->out, session.data, session.len);
+    cb_bytes_fini(&session);
     exec_frame_end(&c->out, start);
     s_send(c);
 }
@@ -270,7 +276,13 @@ static int s_resolve(s_child_t *c, const char **refs, const uint32_t *ref_at, si
     if (!kvs)
         return CB_ERROR__CB_KVS;
     cb_kvs_result_t *res = cb_calloc(n, sizeof *res);
-    int rc = cb_kvs_get_many(kvs, refs, n, res);
+    int rc = 0;
+    if (c->ctx.consistency == CONSISTENCY__CONSISTENCY_REPEATABLE_READ) {
+        //  Refs are reads of the request like any other: through its session.
+        for (size_t i = 0; i < n; i++)
+            res[i].error = exec_fnctx_read(&c->ctx, refs[i], &res[i].value);
+    } else
+        rc = cb_kvs_get_many(kvs, refs, n, res);
     if (rc == -ETIMEDOUT) {
         s_notice(c, EXEC_R_IO); //  one more try, as for code
         for (size_t i = 0; i < n; i++)
@@ -284,6 +296,9 @@ static int s_resolve(s_child_t *c, const char **refs, const uint32_t *ref_at, si
         if (res[i].error == -ENOENT) {
             snprintf(err, errlen, "argument %u: key '%s' does not exist", argno, refs[i]);
             code = CB_ERROR__CB_INVALID;
+        } else if (res[i].error == -ESTALE && c->ctx.session_error) {
+            snprintf(err, errlen, "argument %u: %s", argno, c->ctx.session_error);
+            code = CB_ERROR__CB_KVS;
         } else if (res[i].error || rc) {
             snprintf(err, errlen, "argument %u: key '%s': %s", argno, refs[i],
                      cb_kvs_last_error(kvs));
@@ -382,12 +397,33 @@ static void s_job_call(s_child_t *c, exec_reader_t *r)
             }
         }
     }
+    //  Issue 4, optional: the call's consistency level and its upstream session.
+    uint32_t consistency = 0;
+    const uint8_t *session = NULL;
+    size_t session_len = 0;
+    const char *request_id = "", *session_cache = "";
+    if (!r->bad && r->left > 0) {
+        consistency = exec_read_u32(r);
+        session = exec_read_bytes(r, &session_len);
+        request_id = exec_read_str(r);
+        session_cache = exec_read_str(r);
+    }
     if (!exec_read_done(r))
         s_child_exit(c, 3);
 
     c->io_sent = false;
     cb_fn_ctx_t *ctx = &c->ctx;
     exec_fnctx_begin(ctx, name);
+    ctx->request_id = request_id;
+    ctx->session_cache = session_cache;
+    if (exec_fnctx_session_load(ctx, consistency, session, session_len) != 0 &&
+        code == CB_ERROR__CB_OK) {
+        snprintf(err, sizeof err, "function '%s': a malformed session from upstream", name);
+        code = CB_ERROR__CB_INVALID;
+    } else if (ctx->session_error && code == CB_ERROR__CB_OK) {
+        snprintf(err, sizeof err, "function '%s': %s", name, ctx->session_error);
+        code = CB_ERROR__CB_KVS;
+    }
     s_fn_t *fn = NULL;
     if (code == CB_ERROR__CB_OK)
         code = s_ensure(c, name, false, false, &fn, err, sizeof err);
@@ -406,6 +442,13 @@ static void s_job_call(s_child_t *c, exec_reader_t *r)
             code = CB_ERROR__CB_FUNCTION_FAILED;
         } else
             code = s_check_result(name, &result, err, sizeof err);
+        if ((code == CB_ERROR__CB_OK || code == CB_ERROR__CB_FUNCTION_FAILED) &&
+            ctx->session_error) {
+            //  A read the level could not serve: the call fails rather than go on with
+            //  (or return) what an inconsistent read would have given.
+            snprintf(err, sizeof err, "function '%s': %s", name, ctx->session_error);
+            code = CB_ERROR__CB_KVS;
+        }
     }
     if (*output_key && (code != CB_ERROR__CB_OK || put_result)) {
         //  The result, or the error, goes to the output key: a client polling it learns
@@ -432,6 +475,10 @@ static void s_job_call(s_child_t *c, exec_reader_t *r)
     //  downstream): spare the copy.
     bool send_result = code == CB_ERROR__CB_OK && !(*output_key && put_result);
     s_done(c, code, err, send_result ? &result : NULL);
+    //  The sink of a repeatable-read request (it stores the result or sends it back) ends
+    //  the request's session at its home cache.
+    if (put_result)
+        exec_fnctx_session_done(ctx);
     exec_fnctx_end(ctx);
     cb_free(args);
     cb_free(refs);

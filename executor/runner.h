@@ -18,8 +18,12 @@
 //                                               small LRU
 //      'C' CALL   str function, str output_key, u8 put_result, u32 nargs,
 //                 nargs x (u8 is_ref, bytes cb-value-or-key)
+//                 [u32 consistency, bytes session (packed SessionReads), str request_id,
+//                  str session_cache]   (issue 4; optional: absent = LWW)
 //                 resolve refs, run; with an output key the runner PUTs the result (when
-//                 put_result) or, on any error, the error value there
+//                 put_result) or, on any error, the error value there. A put_result call of
+//                 a REPEATABLE_READ request is its sink: it ends the session at the home
+//                 cache afterwards.
 //      'P' PUT    str key, bytes cb value       an LWW PUT (the error value of a call whose
 //                                               runner died)
 //      'I' INBOX  u8 found, str sender, bytes data    the answer to a RECV
@@ -30,7 +34,8 @@
 //      's' SEND   str executor address, bytes data     cb_fn_send, forwarded
 //      'v' RECV   u32 timeout_ms                        cb_fn_recv; answered by INBOX
 //      'd' DONE   u32 error (CbError), str message, bytes result (cb value),
-//                 u32 nlogs, nlogs x str
+//                 u32 nlogs, nlogs x str [bytes session: packed SessionReads, when the call
+//                 read under REPEATABLE_READ (issue 4)]
 //  A crash shows as end of stream; the executor reaps the runner and reads the signal.
 //  SPDX-License-Identifier: Apache-2.0
 #ifndef EXEC_RUNNER_H

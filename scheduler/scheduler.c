@@ -1385,6 +1385,14 @@ static void s_handle_call_dag(sched_scheduler_t *self, const Request *req, int64
     common.response_address = req->response_address;
     common.output_key = call->output_key;
     common.consistency = call->consistency;
+    if (call->consistency == CONSISTENCY__CONSISTENCY_REPEATABLE_READ && n > 0) {
+        //  The request's home cache: that of the node of its first function (a source).
+        const sched_exec_t *first =
+            sched_policy_executor(self->policy, d->chosen[sched_dag_order(d->dag)[0]]);
+        const sched_node_t *node = first ? sched_policy_node(self->policy, first->node) : NULL;
+        if (node && node->cache_address)
+            common.session_cache = node->cache_address;
+    }
     common.timeout_ms = call->timeout_ms ? call->timeout_ms
                                          : (uint32_t)self->config.default_timeout_ms;
     size_t common_len = dag_schedule__get_packed_size(&common);
@@ -1538,6 +1546,24 @@ static void s_handle_request(sched_scheduler_t *self, const uint8_t *data, size_
     }
     if (!s_ready(self, req, now))
         return;
+    //  Issue 4: the levels this runtime implements (LWW, repeatable read). The causal ones
+    //  are refused by name rather than served as something weaker.
+    Consistency level = CONSISTENCY__CONSISTENCY_LWW;
+    if (req->op_case == REQUEST__OP_CALL_FUNCTION && req->call_function)
+        level = req->call_function->consistency;
+    else if (req->op_case == REQUEST__OP_CALL_DAG && req->call_dag)
+        level = req->call_dag->consistency;
+    if (level == CONSISTENCY__CONSISTENCY_SINGLE_CAUSAL ||
+        level == CONSISTENCY__CONSISTENCY_MULTI_CAUSAL) {
+        s_reply_error(self, req, CB_ERROR__CB_INVALID, "consistency level %s is not supported yet",
+                      level == CONSISTENCY__CONSISTENCY_SINGLE_CAUSAL ? "single-causal"
+                                                                     : "multi-causal");
+        return;
+    }
+    if (level != CONSISTENCY__CONSISTENCY_LWW && level != CONSISTENCY__CONSISTENCY_REPEATABLE_READ) {
+        s_reply_error(self, req, CB_ERROR__CB_INVALID, "unknown consistency level %d", (int)level);
+        return;
+    }
     switch (req->op_case) {
     case REQUEST__OP_CALL_FUNCTION:
         s_handle_call_function(self, req, now);

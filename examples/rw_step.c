@@ -1,0 +1,88 @@
+//  examples/rw_step.c: one step of a read/write workload for the consistency checker
+//  (tests/system/consistency_check.c, issue 4). Fixed arguments are STRING operations:
+//    "r:KEY"   read KEY (cb_fn_get) and record "KEY@VALUE" ("KEY@-" when it does not exist)
+//    "w:KEY"   write KEY with a value no one else writes ("f<executor>-<ns>")
+//    "s:MS"    sleep MS milliseconds (widens the window for concurrent writers)
+//  Upstream results (STRING, the records of the functions before) come first in the
+//  result, then this step's reads: "k1@v1,k3@-,k1@v1,". Writes are recorded as "!KEY@VALUE,".
+//  A read that fails (a consistency level that cannot be kept) fails the step.
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "executor/function.h"
+
+const uint32_t cb_fn_abi_version = CB_FN_ABI_VERSION;
+
+#define RW_MAX (64 * 1024)
+
+static int s_append(char *buf, size_t *n, const char *fmt1, const char *a, size_t alen,
+                    const char *b, size_t blen)
+{
+    int w = snprintf(buf + *n, RW_MAX - *n, fmt1, (int)alen, a, (int)blen, b);
+    if (w < 0 || (size_t)w >= RW_MAX - *n)
+        return -1;
+    *n += (size_t)w;
+    return 0;
+}
+
+int cb_fn_run(cb_fn_ctx_t *ctx, const cb_fn_value_t *args, size_t nargs, cb_fn_value_t *result)
+{
+    char *buf = cb_fn_alloc(ctx, RW_MAX);
+    if (!buf)
+        return cb_fn_error(ctx, "out of memory");
+    size_t n = 0;
+    buf[0] = 0;
+    //  Upstream records first (strings that do not look like operations).
+    for (size_t i = 0; i < nargs; i++) {
+        if (args[i].type != CB_FN_STRING)
+            return cb_fn_error(ctx, "argument %zu is not a string", i + 1);
+        const char *s = args[i].data;
+        if (args[i].len >= 2 && s[1] == ':' && (s[0] == 'r' || s[0] == 'w' || s[0] == 's'))
+            continue;
+        if (s_append(buf, &n, "%.*s%.*s", s, args[i].len, "", 0))
+            return cb_fn_error(ctx, "record too long");
+    }
+    for (size_t i = 0; i < nargs; i++) {
+        const char *s = args[i].data;
+        if (!(args[i].len >= 2 && s[1] == ':' && (s[0] == 'r' || s[0] == 'w' || s[0] == 's')))
+            continue;
+        const char *key = s + 2;
+        size_t klen = args[i].len - 2;
+        if (s[0] == 's') {
+            long ms = strtol(key, NULL, 10);
+            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        } else if (s[0] == 'r') {
+            cb_fn_value_t v;
+            int rc = cb_fn_get(ctx, key, &v);
+            if (rc == -ENOENT) {
+                if (s_append(buf, &n, "%.*s@%.*s,", key, klen, "-", 1))
+                    return cb_fn_error(ctx, "record too long");
+            } else if (rc) {
+                return cb_fn_error(ctx, "read '%s' failed (%d)", key, rc);
+            } else {
+                if (s_append(buf, &n, "%.*s@%.*s,", key, klen, v.data, v.len))
+                    return cb_fn_error(ctx, "record too long");
+            }
+        } else {
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            char val[256];
+            snprintf(val, sizeof val, "f%s-%lld", cb_fn_getid(ctx),
+                     (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
+            for (char *p = val; *p; p++)
+                if (*p == ',' || *p == '@')
+                    *p = '_';
+            cb_fn_value_t v = cb_fn_string(val);
+            int rc = cb_fn_put(ctx, key, &v);
+            if (rc)
+                return cb_fn_error(ctx, "write '%s' failed (%d)", key, rc);
+            if (s_append(buf, &n, "!%.*s@%.*s,", key, klen, val, strlen(val)))
+                return cb_fn_error(ctx, "record too long");
+        }
+    }
+    return cb_fn_return_string(ctx, result, buf);
+}

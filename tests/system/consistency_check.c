@@ -1,0 +1,431 @@
+//  tests/system/consistency_check.c: the anomaly checker of issue 4 (also the bench, see
+//  docs/benchmarks.md). Against a running cluster (cb up): registers rw0..rw4 (the
+//  examples/rw_step.so function) and random DAGs of 2 to 5 of them, then runs requests of
+//  those DAGs at one consistency level from --clients threads while --writers threads keep
+//  overwriting the same keys. Keys are drawn from a Zipf distribution. Every function reads
+//  and writes keys given as arguments and returns what it saw (examples/rw_step.c); the
+//  sink's result holds the records of the whole request, from which the checker counts:
+//    rr_anomalies   requests in which one key was read at two different versions (what
+//                   REPEATABLE_READ prevents; LWW allows it)
+//  and latency per request (p50/p99, also divided by the DAG's depth).
+//  One line of results on stdout: `level rr requests 200 ok 198 failed 2 rr_anomalies 0 ...`.
+//  Exit 0 when the run completed (anomalies are data, not failures), 1 on a setup error.
+//  SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/faas.h"
+#include "common/value.h"
+
+#define C_MAX_FNS 5
+#define C_MAX_DAGS 16
+#define C_MAX_KEYS 256
+#define C_MAX_OPS 4
+
+typedef struct {
+    int n;                           //  functions rw0..rw{n-1}
+    int from[C_MAX_FNS * C_MAX_FNS], to[C_MAX_FNS * C_MAX_FNS];
+    int n_edges;
+    int depth;                       //  functions on the longest path
+} c_dag_t;
+
+static struct {
+    const char *scheduler;
+    const char *so;
+    int level;
+    int requests, clients, writers, keys, dags;
+    unsigned seed;
+    double zipf;
+    int sleep_ms;
+    bool setup;
+    const char *prefix;
+    c_dag_t dag[C_MAX_DAGS];
+    double cdf[C_MAX_KEYS];
+    atomic_int next;
+    atomic_int ok, failed, rr_anomalies, stop;
+    double *lat_ms, *lat_norm;       //  per request; < 0 when it failed
+    char **errors;                   //  a few failure messages
+    pthread_mutex_t lock;
+    int n_errors;
+} g;
+
+static uint64_t c_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static double c_unit(uint64_t *s)
+{
+    return (double)(c_rand(s) >> 11) / 9007199254740992.0;
+}
+
+static int c_key(uint64_t *s)
+{
+    double u = c_unit(s);
+    for (int i = 0; i < g.keys; i++)
+        if (u <= g.cdf[i])
+            return i;
+    return g.keys - 1;
+}
+
+static double c_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static cb_faas_t *c_client(void)
+{
+    cb_faas_config_t cfg = {.scheduler = g.scheduler, .timeout_ms = 20000};
+    cb_faas_t *f = cb_faas_new(&cfg);
+    if (!f) {
+        fprintf(stderr, "consistency_check: cannot make a client for %s\n", g.scheduler);
+        exit(1);
+    }
+    return f;
+}
+
+//  Random DAG with one sink: every function but the last has an edge to a later one.
+static void c_make_dags(void)
+{
+    //  Shapes do not depend on --seed: a run with another seed uses the DAGs registered.
+    uint64_t s = 0x5DEECE66Dull;
+    for (int d = 0; d < g.dags; d++) {
+        c_dag_t *dag = &g.dag[d];
+        dag->n = 2 + (int)(c_rand(&s) % (C_MAX_FNS - 1));
+        dag->n_edges = 0;
+        bool has[C_MAX_FNS][C_MAX_FNS] = {{false}};
+        for (int i = 0; i < dag->n - 1; i++) {
+            int j = i + 1 + (int)(c_rand(&s) % (uint64_t)(dag->n - 1 - i));
+            has[i][j] = true;
+            if (c_rand(&s) % 3 == 0) {  //  sometimes a second edge: diamonds
+                int j2 = i + 1 + (int)(c_rand(&s) % (uint64_t)(dag->n - 1 - i));
+                has[i][j2] = true;
+            }
+        }
+        int longest[C_MAX_FNS];
+        dag->depth = 1;
+        for (int j = 0; j < dag->n; j++) {
+            longest[j] = 1;
+            for (int i = 0; i < j; i++)
+                if (has[i][j]) {
+                    dag->from[dag->n_edges] = i;
+                    dag->to[dag->n_edges++] = j;
+                    if (longest[i] + 1 > longest[j])
+                        longest[j] = longest[i] + 1;
+                }
+            if (longest[j] > dag->depth)
+                dag->depth = longest[j];
+        }
+    }
+}
+
+static void c_setup(cb_faas_t *f)
+{
+    char names[C_MAX_FNS][32];
+    for (int i = 0; i < C_MAX_FNS; i++) {
+        snprintf(names[i], sizeof names[i], "%srw%d", g.prefix, i);
+        if (cb_faas_register_file(f, names[i], g.so, NULL) != 0) {
+            fprintf(stderr, "consistency_check: register %s: %s\n", names[i],
+                    cb_faas_last_error(f));
+            exit(1);
+        }
+    }
+    for (int d = 0; d < g.dags; d++) {
+        const c_dag_t *dag = &g.dag[d];
+        const char *fns[C_MAX_FNS];
+        cb_faas_edge_t edges[C_MAX_FNS * C_MAX_FNS];
+        for (int i = 0; i < dag->n; i++)
+            fns[i] = names[i];
+        for (int e = 0; e < dag->n_edges; e++)
+            edges[e] = (cb_faas_edge_t){names[dag->from[e]], names[dag->to[e]]};
+        char name[64];
+        snprintf(name, sizeof name, "%scc%d", g.prefix, d);
+        cb_faas_dag_t spec = {name, fns, (size_t)dag->n, edges, (size_t)dag->n_edges};
+        (void)cb_faas_delete_dag(f, name);
+        if (cb_faas_register_dag(f, &spec) != 0) {
+            fprintf(stderr, "consistency_check: register DAG %s: %s\n", name,
+                    cb_faas_last_error(f));
+            exit(1);
+        }
+    }
+}
+
+//  RR check of one request's records: a key read at two versions.
+static bool c_rr_violated(const char *rec)
+{
+    char keys[256][64];
+    char vals[256][128];
+    int n = 0;
+    const char *p = rec;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        if (!end)
+            break;
+        const char *at = memchr(p, '@', (size_t)(end - p));
+        if (*p != '!' && at) {
+            char k[64], v[128];
+            snprintf(k, sizeof k, "%.*s", (int)(at - p), p);
+            snprintf(v, sizeof v, "%.*s", (int)(end - at - 1), at + 1);
+            bool seen = false;
+            for (int i = 0; i < n; i++)
+                if (!strcmp(keys[i], k)) {
+                    seen = true;
+                    if (strcmp(vals[i], v))
+                        return true;
+                }
+            if (!seen && n < 256) {
+                snprintf(keys[n], sizeof keys[n], "%s", k);
+                snprintf(vals[n++], sizeof vals[n - 1], "%s", v);
+            }
+        }
+        p = end + 1;
+    }
+    return false;
+}
+
+static void *c_requester(void *arg)
+{
+    uint64_t s = (uint64_t)(uintptr_t)arg * 0x9E3779B97F4A7C15ull + g.seed + 7;
+    cb_faas_t *f = c_client();
+    for (;;) {
+        int r = atomic_fetch_add(&g.next, 1);
+        if (r >= g.requests)
+            break;
+        int d = (int)(c_rand(&s) % (uint64_t)g.dags);
+        const c_dag_t *dag = &g.dag[d];
+        //  Operations per function: 1 to 3 reads or writes of Zipf keys, a sleep between.
+        char ops[C_MAX_FNS][C_MAX_OPS][48];
+        cb_value_t vals[C_MAX_FNS][C_MAX_OPS];
+        cb_faas_arg_t args[C_MAX_FNS][C_MAX_OPS];
+        cb_faas_fn_args_t fa[C_MAX_FNS];
+        char fnames[C_MAX_FNS][32];
+        for (int i = 0; i < dag->n; i++) {
+            int nops = 1 + (int)(c_rand(&s) % 3);
+            int k = 0;
+            for (int o = 0; o < nops; o++) {
+                bool write = c_rand(&s) % 4 == 0;
+                snprintf(ops[i][k], sizeof ops[i][k], "%c:%sk%d", write ? 'w' : 'r', g.prefix,
+                         c_key(&s));
+                k++;
+                if (o == 0 && g.sleep_ms > 0) {
+                    snprintf(ops[i][k], sizeof ops[i][k], "s:%d", g.sleep_ms);
+                    k++;
+                }
+            }
+            for (int o = 0; o < k; o++) {
+                memset(&vals[i][o], 0, sizeof vals[i][o]);
+                cb_value_set_bytes(&vals[i][o], CB_VALUE_STRING, ops[i][o], strlen(ops[i][o]));
+                args[i][o] = (cb_faas_arg_t){.value = &vals[i][o]};
+            }
+            snprintf(fnames[i], sizeof fnames[i], "%srw%d", g.prefix, i);
+            fa[i] = (cb_faas_fn_args_t){fnames[i], args[i], (size_t)k};
+        }
+        char name[64];
+        snprintf(name, sizeof name, "%scc%d", g.prefix, d);
+        cb_faas_call_opts_t opts = {.consistency = (cb_faas_consistency_t)g.level,
+                                    .timeout_ms = 10000};
+        cb_faas_result_t out;
+        double t0 = c_now_ms();
+        int rc = cb_faas_call_dag(f, name, fa, (size_t)dag->n, &opts, &out);
+        double ms = c_now_ms() - t0;
+        if (rc == 0 && out.value.type == CB_VALUE_STRING) {
+            size_t len = out.value.bytes.len;
+            char *text = malloc(len + 1);
+            memcpy(text, out.value.bytes.data, len);
+            text[len] = 0;
+            if (c_rr_violated(text))
+                atomic_fetch_add(&g.rr_anomalies, 1);
+            free(text);
+            atomic_fetch_add(&g.ok, 1);
+            g.lat_ms[r] = ms;
+            g.lat_norm[r] = ms / dag->depth;
+        } else {
+            atomic_fetch_add(&g.failed, 1);
+            g.lat_ms[r] = g.lat_norm[r] = -1;
+            pthread_mutex_lock(&g.lock);
+            if (g.n_errors < 5)
+                g.errors[g.n_errors++] = strdup(rc ? cb_faas_last_error(f) : "non-string result");
+            pthread_mutex_unlock(&g.lock);
+        }
+        cb_faas_result_fini(&out);
+        for (int i = 0; i < dag->n; i++)
+            for (int o = 0; o < (int)fa[i].n; o++)
+                cb_value_fini(&vals[i][o]);
+    }
+    cb_faas_destroy(&f);
+    return NULL;
+}
+
+static void *c_writer(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    uint64_t s = id * 0xD1B54A32D192ED03ull + g.seed + 11;
+    cb_faas_t *f = c_client();
+    for (uint64_t seq = 0; !atomic_load(&g.stop); seq++) {
+        char key[48], val[64];
+        snprintf(key, sizeof key, "%sk%d", g.prefix, c_key(&s));
+        snprintf(val, sizeof val, "W%u-%llu", (unsigned)id, (unsigned long long)seq);
+        cb_value_t v;
+        memset(&v, 0, sizeof v);
+        cb_value_set_bytes(&v, CB_VALUE_STRING, val, strlen(val));
+        (void)cb_faas_put(f, key, &v);
+        cb_value_fini(&v);
+        struct timespec ts = {0, 500000};
+        nanosleep(&ts, NULL);
+    }
+    cb_faas_destroy(&f);
+    return NULL;
+}
+
+static int c_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double c_pct(const double *v, int n, double p)
+{
+    if (n == 0)
+        return 0;
+    int i = (int)ceil(p * n) - 1;
+    return v[i < 0 ? 0 : i];
+}
+
+static int c_sorted(const double *in, double *out)
+{
+    int n = 0;
+    for (int i = 0; i < g.requests; i++)
+        if (in[i] >= 0)
+            out[n++] = in[i];
+    qsort(out, (size_t)n, sizeof *out, c_cmp);
+    return n;
+}
+
+static const char *const c_levels[] = {"lww", "rr", "single", "multi"};
+
+int main(int argc, char **argv)
+{
+    g.scheduler = "tcp://127.0.0.1:5000";
+    g.so = "examples/rw_step.so";
+    g.requests = 100;
+    g.clients = 4;
+    g.writers = 2;
+    g.keys = 8;
+    g.dags = 6;
+    g.seed = 1;
+    g.zipf = 1.0;
+    g.sleep_ms = 2;
+    g.prefix = "cc_";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--setup")) {
+            g.setup = true;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "consistency_check: %s needs a value\n", a);
+            return 1;
+        }
+        i++;
+        if (!strcmp(a, "--scheduler"))
+            g.scheduler = v;
+        else if (!strcmp(a, "--so"))
+            g.so = v;
+        else if (!strcmp(a, "--prefix"))
+            g.prefix = v;
+        else if (!strcmp(a, "--level")) {
+            g.level = -1;
+            for (int l = 0; l < 4; l++)
+                if (!strcmp(v, c_levels[l]))
+                    g.level = l;
+            if (g.level < 0) {
+                fprintf(stderr, "consistency_check: --level is lww, rr, single or multi\n");
+                return 1;
+            }
+        } else if (!strcmp(a, "--requests"))
+            g.requests = atoi(v);
+        else if (!strcmp(a, "--clients"))
+            g.clients = atoi(v);
+        else if (!strcmp(a, "--writers"))
+            g.writers = atoi(v);
+        else if (!strcmp(a, "--keys"))
+            g.keys = atoi(v);
+        else if (!strcmp(a, "--dags"))
+            g.dags = atoi(v);
+        else if (!strcmp(a, "--seed"))
+            g.seed = (unsigned)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--zipf"))
+            g.zipf = atof(v);
+        else if (!strcmp(a, "--sleep-ms"))
+            g.sleep_ms = atoi(v);
+        else {
+            fprintf(stderr, "consistency_check: unknown flag %s\n", a);
+            return 1;
+        }
+    }
+    if (g.requests < 1 || g.clients < 1 || g.clients > 64 || g.writers < 0 || g.writers > 64 ||
+        g.keys < 1 || g.keys > C_MAX_KEYS || g.dags < 1 || g.dags > C_MAX_DAGS ||
+        g.sleep_ms < 0 || g.sleep_ms > 1000 || strlen(g.prefix) > 8) {
+        fprintf(stderr, "consistency_check: a flag is out of range\n");
+        return 1;
+    }
+    double total = 0;
+    for (int i = 0; i < g.keys; i++)
+        total += 1.0 / pow(i + 1, g.zipf);
+    double acc = 0;
+    for (int i = 0; i < g.keys; i++) {
+        acc += 1.0 / pow(i + 1, g.zipf) / total;
+        g.cdf[i] = acc;
+    }
+    g.cdf[g.keys - 1] = 1.0;
+    c_make_dags();
+    pthread_mutex_init(&g.lock, NULL);
+    g.lat_ms = calloc((size_t)g.requests, sizeof *g.lat_ms);
+    g.lat_norm = calloc((size_t)g.requests, sizeof *g.lat_norm);
+    g.errors = calloc(5, sizeof *g.errors);
+    if (g.setup) {
+        cb_faas_t *f = c_client();
+        c_setup(f);
+        cb_faas_destroy(&f);
+    }
+    pthread_t writers[64], clients[64];
+    for (int i = 0; i < g.writers; i++)
+        pthread_create(&writers[i], NULL, c_writer, (void *)(uintptr_t)(i + 1));
+    for (int i = 0; i < g.clients; i++)
+        pthread_create(&clients[i], NULL, c_requester, (void *)(uintptr_t)(i + 1));
+    for (int i = 0; i < g.clients; i++)
+        pthread_join(clients[i], NULL);
+    atomic_store(&g.stop, 1);
+    for (int i = 0; i < g.writers; i++)
+        pthread_join(writers[i], NULL);
+    double *sorted = calloc((size_t)g.requests, sizeof *sorted);
+    int n = c_sorted(g.lat_ms, sorted);
+    double p50 = c_pct(sorted, n, 0.5), p99 = c_pct(sorted, n, 0.99);
+    n = c_sorted(g.lat_norm, sorted);
+    double n50 = c_pct(sorted, n, 0.5), n99 = c_pct(sorted, n, 0.99);
+    printf("level %s requests %d ok %d failed %d rr_anomalies %d p50_ms %.2f p99_ms %.2f "
+           "p50_per_depth_ms %.2f p99_per_depth_ms %.2f\n",
+           c_levels[g.level], g.requests, atomic_load(&g.ok), atomic_load(&g.failed),
+           atomic_load(&g.rr_anomalies), p50, p99, n50, n99);
+    for (int i = 0; i < g.n_errors; i++) {
+        fprintf(stderr, "consistency_check: a failed request: %s\n", g.errors[i]);
+        free(g.errors[i]);
+    }
+    free(g.errors);
+    free(sorted);
+    free(g.lat_ms);
+    free(g.lat_norm);
+    pthread_mutex_destroy(&g.lock);
+    return 0;
+}
