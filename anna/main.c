@@ -41,11 +41,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "anna-server: %s (try --help)\n", err);
         return 2;
     }
-    //  TEMPORARY (issue 5): the worker does not use the log yet; refuse rather than ignore.
-    if (config.wal_dir[0]) {
-        fprintf(stderr, "anna-server: --wal-dir is not available in this build yet\n");
-        return 2;
-    }
 
     //  Signals are taken by sigwait here, never delivered to an actor (threads inherit the
     //  mask), so no ZeroMQ call is ever interrupted. SIGPIPE cannot happen with ZeroMQ's

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "anna.pb-c.h"
@@ -25,6 +26,7 @@
 #include "anna/resp.h"
 #include "anna/store.h"
 #include "anna/subs.h"
+#include "anna/wal.h"
 #include "common/alloc.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -68,6 +70,13 @@ typedef struct {
     size_t cap;
 } s_batch_t;
 
+//  A reply held back until the write-ahead log holds what it acknowledges (group commit).
+typedef struct {
+    char *address;              //  owned
+    bool internal;
+    zmq_msg_t msg;              //  packed KeyResponse
+} s_deferred_t;
+
 struct _anna_worker_t {
     uint32_t thread;            //  our thread id
     anna_config_t config;       //  copy
@@ -82,6 +91,10 @@ struct _anna_worker_t {
     void **peers;               //  PUSH per thread to its gossip port; NULL for us or L == 1
     anna_pushcache_t *replies;  //  PUSH sockets to clients' response addresses
     anna_store_t *store;        //  our shard
+    anna_wal_t *wal;            //  write-ahead log of the shard (--wal-dir); NULL when off
+    s_deferred_t *deferred;     //  with a log: replies of this loop iteration, sent after
+    size_t ndeferred;           //  the log's commit (one fsync for all of them)
+    size_t deferred_cap;
     anna_placement_t *placement;
     anna_arena_t *arena;        //  scratch of the message being handled
     ProtobufCAllocator pb_alloc;    //  protobuf-c unpack into the arena
@@ -134,7 +147,9 @@ static const s_counter_t s_counters[] = {
     S_COUNTER(subscribes),      S_COUNTER(unsubscribes),
     S_COUNTER(subs_refused),    S_COUNTER(pushes),
     S_COUNTER(push_keys),       S_COUNTER(push_dropped),
-    S_COUNTER(subs_dropped),    S_COUNTER(subscriptions),
+    S_COUNTER(subs_dropped),    S_COUNTER(wal_records),
+    S_COUNTER(wal_fsyncs),      S_COUNTER(wal_compactions),
+    S_COUNTER(wal_bytes),       S_COUNTER(subscriptions),
     S_COUNTER(keys),            S_COUNTER(bytes),
 };
 
@@ -305,6 +320,29 @@ anna_worker_t *anna_worker_new(void *ctx, const anna_config_t *config, uint32_t 
                             (size_t)config->threads;
     self->subs = anna_subs_new(max_subs, ANNA_SUBS_MAX_PER_KEY);
     self->store = anna_store_new(1024);
+    if (config->wal_dir[0]) {
+        //  Replayed before the first request: the shard is back before the ports answer.
+        //  With replication, the replayed keys are gossiped to the other replicas again,
+        //  which may have missed the last ones.
+        char layout[96];
+        snprintf(layout, sizeof layout, "threads=%d replication=%d vnodes=%d", config->threads,
+                 config->replication, config->vnodes);
+        anna_wal_replay_t replay;
+        self->wal = anna_wal_open(config->wal_dir, thread, layout,
+                                  (anna_fsync_t)config->fsync_policy, config->fsync_ms,
+                                  config->wal_compact_bytes, self->store,
+                                  config->replication > 1 ? ANNA_STORE_MARK : 0, &replay,
+                                  err, errlen);
+        if (!self->wal) {
+            anna_worker_destroy(&self);
+            return NULL;
+        }
+        if (replay.records || replay.torn_bytes || replay.rejected)
+            cb_info("thread %" PRIu32 ": write-ahead log replayed: %" PRIu64 " records, %zu "
+                    "keys, %" PRIu64 " rejected, %" PRIu64 " torn bytes cut",
+                    thread, replay.records, anna_store_count(self->store), replay.rejected,
+                    replay.torn_bytes);
+    }
     self->placement = anna_placement_new((uint32_t)config->threads,
                                          (uint32_t)config->replication, (uint32_t)config->vnodes);
     self->arena = anna_arena_new(64 * 1024);
@@ -325,6 +363,8 @@ void anna_worker_destroy(anna_worker_t **self_p)
     s_close_sockets(self);
     cb_free(self->peers);
     cb_free(self->resp_out);
+    anna_wal_destroy(&self->wal);
+    cb_free(self->deferred);    //  empty: the thread drops what is left when it ends
     anna_store_destroy(&self->store);
     anna_placement_destroy(&self->placement);
     anna_arena_destroy(&self->arena);
@@ -347,6 +387,17 @@ void anna_worker_destroy(anna_worker_t **self_p)
     *self_p = NULL;
 }
 
+//  The log's counters into stats (left as they are without a log).
+static void s_wal_stats(const anna_worker_t *self, anna_worker_stats_t *stats)
+{
+    if (!self->wal)
+        return;
+    stats->wal_records = anna_wal_records(self->wal);
+    stats->wal_fsyncs = anna_wal_fsyncs(self->wal);
+    stats->wal_compactions = anna_wal_compactions(self->wal);
+    stats->wal_bytes = anna_wal_bytes(self->wal);
+}
+
 void anna_worker_stats(const anna_worker_t *self, anna_worker_stats_t *out)
 {
     assert(!self->started || self->joined);
@@ -354,6 +405,7 @@ void anna_worker_stats(const anna_worker_t *self, anna_worker_stats_t *out)
     out->keys = self->store ? anna_store_count(self->store) : 0;
     out->bytes = self->store ? anna_store_bytes(self->store) : 0;
     out->subscriptions = self->subs ? anna_subs_count(self->subs) : 0;
+    s_wal_stats(self, out);
 }
 
 //  ---- replies ------------------------------------------------------------------------------
@@ -601,6 +653,7 @@ static void s_get_stats(anna_worker_t *self, KeyTuple *out)
     snapshot.keys = anna_store_count(self->store);
     snapshot.bytes = anna_store_bytes(self->store);
     snapshot.subscriptions = anna_subs_count(self->subs);
+    s_wal_stats(self, &snapshot);
     char json[2048];
     size_t len = anna_worker_stats_format(&snapshot, self->thread, true, json, sizeof json);
     lat_t value;
@@ -650,6 +703,26 @@ static void s_get(anna_worker_t *self, const char *key, KeyTuple *out)
         out->payload.len = payload->len;
     }
     self->reply.bytes += out->payload.len > size ? out->payload.len : size;
+}
+
+//  The log cannot be written (disk full, I/O error): acknowledging would promise what a
+//  crash can lose. The node stops at once; the log on disk is valid up to its last complete
+//  record, and a restart replays it.
+static void s_wal_check(anna_worker_t *self, int rc)
+{
+    if (rc == 0)
+        return;
+    cb_error("thread %" PRIu32 ": write-ahead log: %s; stopping the node", self->thread,
+             cb_strerror(rc));
+    _exit(1);
+}
+
+//  Logs a merge that changed the store (no-op without a log).
+static void s_wal_append(anna_worker_t *self, const char *key, int kind, const void *payload,
+                         size_t len)
+{
+    if (self->wal)
+        s_wal_check(self, anna_wal_append(self->wal, key, kind, payload, len));
 }
 
 static void s_put(anna_worker_t *self, const KeyTuple *in, KeyTuple *out)
@@ -723,12 +796,15 @@ static void s_put(anna_worker_t *self, const KeyTuple *in, KeyTuple *out)
         }
         anna_store_replace(self->store, key, &merged, flags);
         anna_subs_touch(self->subs, key);
+        s_wal_append(self, key, kind, in->payload.data, in->payload.len);
         return;
     }
     rc = anna_store_merge_move(self->store, key, &value, flags);
     assert(rc >= 0);            //  kind checked above
-    if (rc == 1)
+    if (rc == 1) {
         anna_subs_touch(self->subs, key);
+        s_wal_append(self, key, kind, in->payload.data, in->payload.len);
+    }
 }
 
 //  Our extension: the subscribe / unsubscribe flags of a GET tuple for a key we own.
@@ -891,6 +967,9 @@ static int s_send_internal(anna_worker_t *self, int index, zmq_msg_t *msg)
 //  internal: the request came from one of the node's RESP threads (the inproc key socket);
 //  only such a request may name an internal (inproc://) response address. A peer on the
 //  network cannot make us write to our own threads' sockets.
+static void s_deliver(anna_worker_t *self, const char *address, zmq_msg_t *msg_p,
+                      bool internal);
+
 static void s_send_reply(anna_worker_t *self, const char *address, const KeyResponse *resp,
                          bool internal)
 {
@@ -899,6 +978,32 @@ static void s_send_reply(anna_worker_t *self, const char *address, const KeyResp
                         ? anna_arena_alloc(self->arena, resp->n_tuples * sizeof *sizes)
                         : NULL;
     s_response_pack(resp, sizes, &msg);
+    if (self->wal) {
+        //  Sent after the loop iteration's commit of the log (s_flush_deferred).
+        if (self->ndeferred == self->deferred_cap) {
+            self->deferred_cap = self->deferred_cap ? 2 * self->deferred_cap : 64;
+            self->deferred = cb_realloc(self->deferred,
+                                        self->deferred_cap * sizeof *self->deferred);
+        }
+        s_deferred_t *d = &self->deferred[self->ndeferred++];
+        d->address = cb_strdup(address);
+        d->internal = internal;
+        zmq_msg_init(&d->msg);
+        zmq_msg_move(&d->msg, &msg);
+        zmq_msg_close(&msg);
+        return;
+    }
+    s_deliver(self, address, &msg, internal);
+}
+
+//  Sends a packed reply (takes msg).
+static void s_deliver(anna_worker_t *self, const char *address, zmq_msg_t *msg_p,
+                      bool internal)
+{
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    zmq_msg_move(&msg, msg_p);
+    zmq_msg_close(msg_p);
     int rc;
     if (strncmp(address, "inproc://", 9) == 0) {
         int index = internal ? s_internal_index(address, self->nresp) : -1;
@@ -1205,8 +1310,10 @@ static void s_handle_gossip(anna_worker_t *self, const uint8_t *data, size_t siz
             continue;
         }
         int rc = anna_store_merge_move(self->store, key, &value, 0);
-        if (rc == 1)
+        if (rc == 1) {
             anna_subs_touch(self->subs, key);
+            s_wal_append(self, key, (int)in->lattice_type, in->payload.data, in->payload.len);
+        }
         if (rc < 0) {
             self->stats.gossip_rejected++;
             if (cb_log_ratelimit(&self->log_last))
@@ -1380,6 +1487,20 @@ static void s_drain(anna_worker_t *self, void *sock, s_from_t from)
     }
 }
 
+//  Sends (or, at shutdown, drops) the replies held back for the log's commit.
+static void s_flush_deferred(anna_worker_t *self, bool send)
+{
+    for (size_t i = 0; i < self->ndeferred; i++) {
+        s_deferred_t *d = &self->deferred[i];
+        if (send)
+            s_deliver(self, d->address, &d->msg, d->internal);
+        else
+            zmq_msg_close(&d->msg);
+        cb_free(d->address);
+    }
+    self->ndeferred = 0;
+}
+
 static void *s_run(void *arg)
 {
     anna_worker_t *self = arg;
@@ -1395,6 +1516,11 @@ static void *s_run(void *arg)
             int64_t wait = self->next_gossip_ms - cb_clock_mono_ms();
             timeout = wait < 0 ? 0 : (long)wait;
         }
+        if (self->wal) {
+            long due = anna_wal_due_ms(self->wal, cb_clock_mono_ms());
+            if (due >= 0 && (timeout < 0 || due < timeout))
+                timeout = due;
+        }
         if (zmq_poll(items, self->ikeys ? 3 : 2, timeout) < 0) {
             if (errno == EINTR)
                 continue;
@@ -1408,6 +1534,13 @@ static void *s_run(void *arg)
             s_drain(self, self->keys, S_FROM_KEYS);
         if (items[1].revents & ZMQ_POLLIN)
             s_drain(self, self->gossip, S_FROM_GOSSIP);
+        //  Nothing is acknowledged before the log holds it (and, with --fsync always, the
+        //  disk): one commit for the whole iteration, then its replies. Gossip merges are
+        //  logged too.
+        if (self->wal) {
+            s_wal_check(self, anna_wal_tick(self->wal, cb_clock_mono_ms(), self->store));
+            s_flush_deferred(self, true);
+        }
         if (anna_subs_changed(self->subs) > 0)
             s_push(self);
         if (anna_store_marked(self->store) > 0) {
@@ -1419,6 +1552,7 @@ static void *s_run(void *arg)
         }
     }
     //  The context is shut down: close our sockets so that zmq_ctx_term can finish.
+    s_flush_deferred(self, false);
     s_close_sockets(self);
     return NULL;
 }
