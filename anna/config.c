@@ -1,67 +1,67 @@
 //  anna/config.c: one table of options drives the flags, the config file and --help, so the
-//  three cannot disagree on names or defaults.
+//  three cannot disagree on names or defaults. The parsing machinery is common/opts.h.
 //  SPDX-License-Identifier: Apache-2.0
 #include "anna/config.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "anna/wal.h"
+#include "common/opts.h"
 
 #define S_MAX_OFFSET (65535 - ANNA_PORT_ROUTING)
 #define S_MAX_VALUE_LIMIT ((int64_t)1 << 30)
 
-typedef enum { S_IP, S_INT, S_SIZE, S_FILE, S_FLAG, S_TEXT } s_type_t;
+//  Kinds of the CB_OPTS_CUSTOM options.
+enum { S_IP, S_TEXT, S_DIR, S_FSYNC };
 
-typedef struct {
-    const char *name;           //  long flag without "--", and config file key
-    s_type_t type;
-    const char *arg;            //  placeholder in --help
-    const char *help;
-} s_option_t;
+#define S_FIELD(field) offsetof(anna_config_t, field), sizeof(((anna_config_t *)0)->field)
+#define S_INT(field) CB_OPTS_INT, 0, S_FIELD(field)
+#define S_SIZE(field) CB_OPTS_SIZE, 0, S_FIELD(field)
+#define S_FLAG(field) CB_OPTS_FLAG, 0, S_FIELD(field)
+#define S_CUSTOM(kind, field) CB_OPTS_CUSTOM, kind, S_FIELD(field)
 
-static const s_option_t s_options[] = {
-    {"config", S_FILE, "FILE", "read options from FILE (`name = value` lines, # comments)"},
-    {"bind", S_IP, "IP", "IPv4 address to listen on"},
-    {"public-ip", S_IP, "IP", "address advertised to clients (default: the bind address)"},
-    {"threads", S_INT, "N", "worker threads, one key shard each (1..50)"},
-    {"replication", S_INT, "L", "copies of each key across threads (1..threads)"},
-    {"port-offset", S_INT, "N", "added to every port (keys 6200+t, gossip 6250+t, routing 6450)"},
-    {"gossip-ms", S_INT, "MS", "period of replica gossip in milliseconds"},
-    {"max-value-bytes", S_SIZE, "N", "largest value (PUT payload or merged value); K/M/G suffixes"},
-    {"vnodes", S_INT, "N", "virtual points per thread on the hash ring"},
-    {"max-subscriptions", S_INT, "N", "push subscriptions (key, cache) the node keeps at most"},
-    {"resp", S_FLAG, NULL, "serve the Redis protocol (RESP2) on port 6379 + port-offset"},
-    {"resp-port", S_INT, "P", "serve the Redis protocol on port P exactly (0: off unless --resp)"},
-    {"resp-password", S_TEXT, "PW", "Redis clients must AUTH with PW (better in a config file)"},
-    {"resp-max-clients", S_INT, "N", "Redis protocol connections served at once"},
-    {"resp-threads", S_INT, "N", "Redis protocol I/O threads (0: one per worker thread)"},
-    {"wal-dir", S_TEXT, "DIR", "keep a write-ahead log per thread in DIR, replayed on start"},
-    {"fsync", S_TEXT, "POLICY", "when the log is synced: always, everyms:N or never"},
-    {"wal-compact-bytes", S_SIZE, "N", "compact a thread's log past N bytes (0: never); K/M/G"},
-    {"help", S_FLAG, NULL, "print this help and exit"},
-    {"version", S_FLAG, NULL, "print the version and exit"},
+static const cb_opts_t s_options[] = {
+    {"config", CB_OPTS_FILE, 0, 0, 0, "FILE",
+     "read options from FILE (`name = value` lines, # comments)"},
+    {"bind", S_CUSTOM(S_IP, bind), "IP", "IPv4 address to listen on"},
+    {"public-ip", S_CUSTOM(S_IP, public_ip), "IP",
+     "address advertised to clients (default: the bind address)"},
+    {"threads", S_INT(threads), "N", "worker threads, one key shard each (1..50)"},
+    {"replication", S_INT(replication), "L", "copies of each key across threads (1..threads)"},
+    {"port-offset", S_INT(port_offset), "N",
+     "added to every port (keys 6200+t, gossip 6250+t, routing 6450)"},
+    {"gossip-ms", S_INT(gossip_ms), "MS", "period of replica gossip in milliseconds"},
+    {"max-value-bytes", S_SIZE(max_value_bytes), "N",
+     "largest value (PUT payload or merged value); K/M/G suffixes"},
+    {"vnodes", S_INT(vnodes), "N", "virtual points per thread on the hash ring"},
+    {"max-subscriptions", S_INT(max_subscriptions), "N",
+     "push subscriptions (key, cache) the node keeps at most"},
+    {"resp", S_FLAG(resp), NULL, "serve the Redis protocol (RESP2) on port 6379 + port-offset"},
+    {"resp-port", S_INT(resp_port), "P",
+     "serve the Redis protocol on port P exactly (0: off unless --resp)"},
+    {"resp-password", S_CUSTOM(S_TEXT, resp_password), "PW",
+     "Redis clients must AUTH with PW (better in a config file)"},
+    {"resp-max-clients", S_INT(resp_max_clients), "N", "Redis protocol connections served at once"},
+    {"resp-threads", S_INT(resp_threads), "N",
+     "Redis protocol I/O threads (0: one per worker thread)"},
+    {"wal-dir", S_CUSTOM(S_DIR, wal_dir), "DIR",
+     "keep a write-ahead log per thread in DIR, replayed on start"},
+    {"fsync", S_CUSTOM(S_FSYNC, fsync_policy), "POLICY",
+     "when the log is synced: always, everyms:N or never"},
+    {"wal-compact-bytes", S_SIZE(wal_compact_bytes), "N",
+     "compact a thread's log past N bytes (0: never); K/M/G"},
+    {"help", S_FLAG(help), NULL, "print this help and exit"},
+    {"version", S_FLAG(version), NULL, "print the version and exit"},
 };
 #define S_NOPTIONS (sizeof s_options / sizeof s_options[0])
-
-__attribute__((format(printf, 3, 4))) static int s_fail(char *err, size_t errlen,
-                                                         const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
+#define s_fail cb_opts_fail
 
 void anna_config_defaults(anna_config_t *self)
 {
@@ -82,77 +82,23 @@ void anna_config_defaults(anna_config_t *self)
     self->wal_compact_bytes = 64 << 20;
 }
 
-static const s_option_t *s_option_find(const char *name, size_t len)
+//  Stores one value of a table option that takes one (cb_opts_set_fn).
+static int s_set(void *cfg, const cb_opts_t *opt, const char *value, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < S_NOPTIONS; i++)
-        if (strlen(s_options[i].name) == len && memcmp(s_options[i].name, name, len) == 0)
-            return &s_options[i];
-    return NULL;
-}
-
-//  Whole-string integer; false on junk, empty or overflow.
-static bool s_parse_int64(const char *text, int64_t *out)
-{
-    if (!*text || isspace((unsigned char)*text))
-        return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || *end)
-        return false;
-    *out = v;
-    return true;
-}
-
-//  Integer with an optional binary K/M/G suffix ("64M" = 64 MiB).
-static bool s_parse_size(const char *text, int64_t *out)
-{
-    size_t len = strlen(text);
-    int64_t unit = 1;
-    if (len > 1) {
-        char last = (char)toupper((unsigned char)text[len - 1]);
-        unit = last == 'K' ? 1 << 10 : last == 'M' ? 1 << 20 : last == 'G' ? 1 << 30 : 1;
-    }
-    char digits[32];
-    if (unit > 1) {
-        if (len - 1 >= sizeof digits)
-            return false;
-        memcpy(digits, text, len - 1);
-        digits[len - 1] = '\0';
-        text = digits;
-    }
-    int64_t v;
-    if (!s_parse_int64(text, &v) || v < 0 || v > INT64_MAX / unit)
-        return false;
-    *out = v * unit;
-    return true;
-}
-
-int anna_config_set(anna_config_t *self, const char *name, const char *value, char *err,
-                    size_t errlen)
-{
-    assert(self && name && value);
-    const s_option_t *opt = s_option_find(name, strlen(name));
-    if (!opt || opt->type == S_FLAG || opt->type == S_FILE)
-        return s_fail(err, errlen, "unknown option %s", name);
-    if (opt->type == S_IP) {
-        char *dst = !strcmp(name, "bind") ? self->bind : self->public_ip;
-        if (strlen(value) >= sizeof self->bind)
-            return s_fail(err, errlen, "%s: not an IPv4 address: %s", name, value);
+    anna_config_t *self = cfg;
+    const char *name = opt->name;
+    char *field = (char *)self + opt->offset;
+    if (opt->type != CB_OPTS_CUSTOM)
+        return cb_opts_store(self, opt, value, "", err, errlen);
+    if (opt->kind == S_IP) {
         struct in_addr addr;
-        if (inet_pton(AF_INET, value, &addr) != 1)
+        if (strlen(value) >= opt->size || inet_pton(AF_INET, value, &addr) != 1)
             return s_fail(err, errlen, "%s: not an IPv4 address: %s", name, value);
-        snprintf(dst, sizeof self->bind, "%s", value);
-        return 0;
-    }
-    if (opt->type == S_TEXT && !strcmp(name, "wal-dir")) {
-        if (!*value || strlen(value) >= sizeof self->wal_dir)
+    } else if (opt->kind == S_DIR) {
+        if (!*value || strlen(value) >= opt->size)
             return s_fail(err, errlen, "%s: empty or longer than %zu bytes", name,
-                          sizeof self->wal_dir - 1);
-        snprintf(self->wal_dir, sizeof self->wal_dir, "%s", value);
-        return 0;
-    }
-    if (opt->type == S_TEXT && !strcmp(name, "fsync")) {
+                          opt->size - 1);
+    } else if (opt->kind == S_FSYNC) {
         anna_fsync_t policy;
         int ms = self->fsync_ms;
         if (anna_wal_parse_fsync(value, &policy, &ms))
@@ -161,163 +107,53 @@ int anna_config_set(anna_config_t *self, const char *name, const char *value, ch
         self->fsync_policy = (int)policy;
         self->fsync_ms = ms;
         return 0;
+    } else if (strlen(value) >= opt->size) {
+        return s_fail(err, errlen, "%s: longer than %zu bytes", name, opt->size - 1);
     }
-    if (opt->type == S_TEXT) {
-        //  The other text option is the RESP password.
-        if (strlen(value) >= sizeof self->resp_password)
-            return s_fail(err, errlen, "%s: longer than %zu bytes", name,
-                          sizeof self->resp_password - 1);
-        snprintf(self->resp_password, sizeof self->resp_password, "%s", value);
-        return 0;
-    }
-    int64_t v;
-    if (opt->type == S_SIZE) {
-        if (!s_parse_size(value, &v))
-            return s_fail(err, errlen, "%s: not a size: %s", name, value);
-        if (!strcmp(name, "wal-compact-bytes"))
-            self->wal_compact_bytes = v;
-        else
-            self->max_value_bytes = v;
-        return 0;
-    }
-    if (!s_parse_int64(value, &v) || v < INT_MIN || v > INT_MAX)
-        return s_fail(err, errlen, "%s: not an integer: %s", name, value);
-    if (!strcmp(name, "threads"))
-        self->threads = (int)v;
-    else if (!strcmp(name, "replication"))
-        self->replication = (int)v;
-    else if (!strcmp(name, "port-offset"))
-        self->port_offset = (int)v;
-    else if (!strcmp(name, "gossip-ms"))
-        self->gossip_ms = (int)v;
-    else if (!strcmp(name, "vnodes"))
-        self->vnodes = (int)v;
-    else if (!strcmp(name, "max-subscriptions"))
-        self->max_subscriptions = (int)v;
-    else if (!strcmp(name, "resp-port"))
-        self->resp_port = (int)v;
-    else if (!strcmp(name, "resp-max-clients"))
-        self->resp_max_clients = (int)v;
-    else if (!strcmp(name, "resp-threads"))
-        self->resp_threads = (int)v;
-    else
-        assert(false && "option in the table without a field");
+    snprintf(field, opt->size, "%s", value);
     return 0;
 }
 
-static char *s_trim(char *s)
+int anna_config_set(anna_config_t *self, const char *name, const char *value, char *err,
+                    size_t errlen)
 {
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t len = strlen(s);
-    while (len && isspace((unsigned char)s[len - 1]))
-        s[--len] = '\0';
-    return s;
+    assert(self && name && value);
+    const cb_opts_t *opt = cb_opts_find(s_options, S_NOPTIONS, name, strlen(name));
+    if (!opt || opt->type == CB_OPTS_FLAG || opt->type == CB_OPTS_FILE)
+        return s_fail(err, errlen, "unknown option %s", name);
+    return s_set(self, opt, value, err, errlen);
 }
 
 int anna_config_parse_file(anna_config_t *self, const char *path, char *err, size_t errlen)
 {
     assert(self && path);
-    FILE *file = fopen(path, "r");
-    if (!file) {
-        int rc = -errno;
-        s_fail(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
-        return rc;
-    }
-    char line[1024];
-    int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, file)) {
-        lineno++;
-        size_t len = strlen(line);
-        if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(file)) {
-            rc = s_fail(err, errlen, "%s:%d: line too long", path, lineno);
-            break;
-        }
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *text = s_trim(line);
-        if (!*text)
-            continue;
-        char *eq = strchr(text, '=');
-        if (!eq) {
-            rc = s_fail(err, errlen, "%s:%d: expected `name = value`", path, lineno);
-            break;
-        }
-        *eq = '\0';
-        char *name = s_trim(text);
-        char *value = s_trim(eq + 1);
-        const s_option_t *opt = s_option_find(name, strlen(name));
-        if (opt && (opt->type == S_FLAG || opt->type == S_FILE)) {
-            rc = s_fail(err, errlen, "%s:%d: option %s is not allowed in a config file", path,
-                        lineno, name);
-            break;
-        }
-        char msg[256];
-        if (anna_config_set(self, name, value, msg, sizeof msg) != 0)
-            rc = s_fail(err, errlen, "%s:%d: %s", path, lineno, msg);
-    }
-    fclose(file);
-    return rc;
-}
-
-//  Splits argv[*i] into option and value ("--name=value" or "--name value").
-static int s_arg(int argc, char **argv, int *i, const s_option_t **opt_p, const char **value_p,
-                 char *err, size_t errlen)
-{
-    const char *arg = argv[*i];
-    if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
-        return s_fail(err, errlen, "unexpected argument '%s'", arg);
-    const char *name = arg + 2;
-    const char *eq = strchr(name, '=');
-    size_t len = eq ? (size_t)(eq - name) : strlen(name);
-    const s_option_t *opt = s_option_find(name, len);
-    if (!opt)
-        return s_fail(err, errlen, "unknown option --%.*s", (int)len, name);
-    const char *value = NULL;
-    if (opt->type == S_FLAG) {
-        if (eq)
-            return s_fail(err, errlen, "option --%s takes no value", opt->name);
-    } else if (eq)
-        value = eq + 1;
-    else if (*i + 1 < argc)
-        value = argv[++*i];
-    else
-        return s_fail(err, errlen, "option --%s needs a value", opt->name);
-    *opt_p = opt;
-    *value_p = value;
-    return 0;
+    return cb_opts_parse_file(s_options, S_NOPTIONS, self, s_set, path, err, errlen);
 }
 
 int anna_config_parse_args(anna_config_t *self, int argc, char **argv, char *err, size_t errlen)
 {
     assert(self && argv);
-    const s_option_t *opt;
+    const cb_opts_t *opt;
     const char *value;
     //  Pass 1: syntax of every argument, and the config file, so flags win over the file.
     for (int i = 1; i < argc; i++) {
-        int rc = s_arg(argc, argv, &i, &opt, &value, err, errlen);
+        int rc = cb_opts_next(s_options, S_NOPTIONS, argc, argv, &i, &opt, &value, err, errlen);
         if (rc)
             return rc;
-        if (opt->type == S_FILE) {
+        if (opt->type == CB_OPTS_FILE) {
             rc = anna_config_parse_file(self, value, err, errlen);
             if (rc)
                 return rc < 0 && rc != -EINVAL ? -EINVAL : rc;
         }
     }
     for (int i = 1; i < argc; i++) {
-        int rc = s_arg(argc, argv, &i, &opt, &value, err, errlen);
+        int rc = cb_opts_next(s_options, S_NOPTIONS, argc, argv, &i, &opt, &value, err, errlen);
         assert(rc == 0);
-        if (opt->type == S_FLAG) {
-            if (!strcmp(opt->name, "help"))
-                self->help = true;
-            else if (!strcmp(opt->name, "resp"))
-                self->resp = true;
-            else
-                self->version = true;
-        } else if (opt->type != S_FILE) {
+        if (opt->type == CB_OPTS_FLAG) {
+            *(bool *)((char *)self + opt->offset) = true;
+        } else if (opt->type != CB_OPTS_FILE) {
             char msg[256];
-            if (anna_config_set(self, opt->name, value, msg, sizeof msg))
+            if (s_set(self, opt, value, msg, sizeof msg))
                 return s_fail(err, errlen, "--%s", msg);
         }
     }
@@ -384,35 +220,23 @@ void anna_config_usage(FILE *out)
     fprintf(out, "usage: anna-server [options]\n"
                  "A lattice key-value store node speaking the Anna protocol.\n\noptions:\n");
     for (size_t i = 0; i < S_NOPTIONS; i++) {
-        const s_option_t *opt = &s_options[i];
-        char flag[48], dflt[96] = "";
-        snprintf(flag, sizeof flag, "--%s%s%s", opt->name, opt->arg ? " " : "",
-                 opt->arg ? opt->arg : "");
+        const cb_opts_t *opt = &s_options[i];
+        char dflt[96] = "";
         if (!strcmp(opt->name, "bind"))
             snprintf(dflt, sizeof dflt, " [%s]", def.bind);
         else if (!strcmp(opt->name, "threads"))
             snprintf(dflt, sizeof dflt, " [%d: online cores]", def.threads);
-        else if (!strcmp(opt->name, "replication"))
-            snprintf(dflt, sizeof dflt, " [%d]", def.replication);
-        else if (!strcmp(opt->name, "port-offset"))
-            snprintf(dflt, sizeof dflt, " [%d]", def.port_offset);
-        else if (!strcmp(opt->name, "gossip-ms"))
-            snprintf(dflt, sizeof dflt, " [%d]", def.gossip_ms);
-        else if (!strcmp(opt->name, "max-value-bytes"))
-            snprintf(dflt, sizeof dflt, " [%" PRId64 " = 64M]", def.max_value_bytes);
-        else if (!strcmp(opt->name, "vnodes"))
-            snprintf(dflt, sizeof dflt, " [%d]", def.vnodes);
-        else if (!strcmp(opt->name, "max-subscriptions"))
-            snprintf(dflt, sizeof dflt, " [%d]", def.max_subscriptions);
-        else if (!strcmp(opt->name, "resp-max-clients"))
-            snprintf(dflt, sizeof dflt, " [%d]", def.resp_max_clients);
+        else if (opt->type == CB_OPTS_INT && strcmp(opt->name, "resp-port") &&
+                 strcmp(opt->name, "resp-threads"))
+            snprintf(dflt, sizeof dflt, " [%d]", *(const int *)((char *)&def + opt->offset));
+        else if (opt->type == CB_OPTS_SIZE)
+            snprintf(dflt, sizeof dflt, " [%" PRId64 " = 64M]",
+                     *(const int64_t *)((char *)&def + opt->offset));
         else if (!strcmp(opt->name, "wal-dir"))
             snprintf(dflt, sizeof dflt, " [none: no log]");
         else if (!strcmp(opt->name, "fsync"))
             snprintf(dflt, sizeof dflt, " [always]");
-        else if (!strcmp(opt->name, "wal-compact-bytes"))
-            snprintf(dflt, sizeof dflt, " [%" PRId64 " = 64M]", def.wal_compact_bytes);
-        fprintf(out, "  %-24s %s%s\n", flag, opt->help, dflt);
+        cb_opts_usage_line(out, opt, dflt);
     }
     fprintf(out, "\nSIGINT or SIGTERM stops the server; it prints per-thread counters and "
                  "exits 0.\nGET of the key \"ANNA_METADATA|stats\" returns the counters of the "

@@ -1,60 +1,51 @@
 //  cache/config.c: one table of options drives parsing and --help, so the two cannot
-//  disagree on names.
+//  disagree on names. The parsing machinery is common/opts.h.
 //  SPDX-License-Identifier: Apache-2.0
 #include "cache/config.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "anna/pushcache.h"
+#include "common/opts.h"
 
 #define S_PORT_KVS 6450
 #define S_PORT_ROUTING 6460
 #define S_PORT_DATA 6461
 
-typedef enum { S_ADDR, S_BIND, S_TEXT, S_INT, S_SIZE, S_FLAG } s_type_t;
+//  Kinds of the CB_OPTS_CUSTOM options.
+enum { S_ADDR, S_BIND, S_TEXT };
 
-typedef struct {
-    const char *name;           //  long flag without "--"
-    s_type_t type;
-    const char *arg;            //  placeholder in --help
-    const char *help;
-} s_option_t;
+#define S_FIELD(field) offsetof(cache_config_t, field), sizeof(((cache_config_t *)0)->field)
+#define S_INT(field) CB_OPTS_INT, 0, S_FIELD(field)
+#define S_SIZE(field) CB_OPTS_SIZE, 0, S_FIELD(field)
+#define S_CUSTOM(kind, field) CB_OPTS_CUSTOM, kind, S_FIELD(field)
 
-static const s_option_t s_options[] = {
-    {"node", S_TEXT, "NAME", "node name, in reports and stats"},
-    {"kvs", S_ADDR, "ADDR", "routing address of the KVS"},
-    {"routing", S_BIND, "ADDR", "where executors ask for addresses (KeyAddressRequest)"},
-    {"data", S_BIND, "ADDR", "where executors send KeyRequests"},
-    {"updates", S_BIND, "ADDR", "where the KVS pushes updates of cached keys"},
-    {"scheduler", S_ADDR, "ADDR", "where status reports go (none if not given)"},
-    {"port-offset", S_INT, "N", "added to the default ports of --kvs, --routing and --data"},
-    {"max-bytes", S_SIZE, "N", "memory for cached values, K/M/G suffixes; LRU beyond"},
-    {"report-ms", S_INT, "MS", "period of status reports to the scheduler"},
-    {"timeout-ms", S_INT, "MS", "bound on every wait for the KVS"},
-    {"negative-ms", S_INT, "MS", "how long a KEY_DNE answer is cached (0: never)"},
-    {"max-value-bytes", S_SIZE, "N", "largest value accepted (as anna-server's)"},
-    {"help", S_FLAG, NULL, "print this help and exit"},
+static const cb_opts_t s_options[] = {
+    {"node", S_CUSTOM(S_TEXT, node), "NAME", "node name, in reports and stats"},
+    {"kvs", S_CUSTOM(S_ADDR, kvs), "ADDR", "routing address of the KVS"},
+    {"routing", S_CUSTOM(S_BIND, routing), "ADDR",
+     "where executors ask for addresses (KeyAddressRequest)"},
+    {"data", S_CUSTOM(S_BIND, data), "ADDR", "where executors send KeyRequests"},
+    {"updates", S_CUSTOM(S_BIND, updates), "ADDR", "where the KVS pushes updates of cached keys"},
+    {"scheduler", S_CUSTOM(S_ADDR, scheduler), "ADDR",
+     "where status reports go (none if not given)"},
+    {"port-offset", S_INT(port_offset), "N",
+     "added to the default ports of --kvs, --routing and --data"},
+    {"max-bytes", S_SIZE(max_bytes), "N", "memory for cached values, K/M/G suffixes; LRU beyond"},
+    {"report-ms", S_INT(report_ms), "MS", "period of status reports to the scheduler"},
+    {"timeout-ms", S_INT(timeout_ms), "MS", "bound on every wait for the KVS"},
+    {"negative-ms", S_INT(negative_ms), "MS", "how long a KEY_DNE answer is cached (0: never)"},
+    {"max-value-bytes", S_SIZE(max_value_bytes), "N", "largest value accepted (as anna-server's)"},
+    {"help", CB_OPTS_FLAG, 0, S_FIELD(help), NULL, "print this help and exit"},
 };
 #define S_NOPTIONS (sizeof s_options / sizeof s_options[0])
-
-__attribute__((format(printf, 3, 4))) static int s_fail(char *err, size_t errlen,
-                                                         const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
+#define s_fail cb_opts_fail
 
 static void s_default_ports(cache_config_t *self)
 {
@@ -79,49 +70,6 @@ void cache_config_defaults(cache_config_t *self)
     self->max_value_bytes = 64 << 20;
 }
 
-static const s_option_t *s_option_find(const char *name, size_t len)
-{
-    for (size_t i = 0; i < S_NOPTIONS; i++)
-        if (strlen(s_options[i].name) == len && memcmp(s_options[i].name, name, len) == 0)
-            return &s_options[i];
-    return NULL;
-}
-
-static bool s_parse_int64(const char *text, int64_t *out)
-{
-    if (!*text || isspace((unsigned char)*text))
-        return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || *end)
-        return false;
-    *out = v;
-    return true;
-}
-
-//  Integer with an optional binary K/M/G suffix ("256M").
-static bool s_parse_size(const char *text, int64_t *out)
-{
-    size_t len = strlen(text);
-    int64_t unit = 1;
-    char digits[32];
-    if (len > 1 && strchr("kKmMgG", text[len - 1])) {
-        char last = (char)toupper((unsigned char)text[len - 1]);
-        unit = last == 'K' ? 1 << 10 : last == 'M' ? 1 << 20 : 1 << 30;
-        if (len - 1 >= sizeof digits)
-            return false;
-        memcpy(digits, text, len - 1);
-        digits[len - 1] = '\0';
-        text = digits;
-    }
-    int64_t v;
-    if (!s_parse_int64(text, &v) || v < 0 || v > INT64_MAX / unit)
-        return false;
-    *out = v * unit;
-    return true;
-}
-
 //  An address we may bind: ipc://path, or tcp://IPv4:port with port a number or * (any).
 static bool s_bind_ok(const char *address)
 {
@@ -143,57 +91,27 @@ static bool s_bind_ok(const char *address)
     if (!strcmp(colon + 1, "*"))
         return true;
     int64_t port;
-    return s_parse_int64(colon + 1, &port) && port >= 1 && port <= 65535;
+    return cb_opts_parse_int64(colon + 1, &port) && port >= 1 && port <= 65535;
 }
 
-static int s_set(cache_config_t *self, const s_option_t *opt, const char *value, char *err,
+static int s_set(cache_config_t *self, const cb_opts_t *opt, const char *value, char *err,
                  size_t errlen)
 {
     const char *name = opt->name;
-    if (opt->type == S_TEXT) {
-        if (!*value || strlen(value) >= sizeof self->node)
-            return s_fail(err, errlen, "--%s: must be 1..%zu characters", name,
-                          sizeof self->node - 1);
-        snprintf(self->node, sizeof self->node, "%s", value);
-        return 0;
-    }
-    if (opt->type == S_ADDR || opt->type == S_BIND) {
-        bool ok = opt->type == S_ADDR ? anna_pushcache_address_ok(value) : s_bind_ok(value);
-        if (!ok || strlen(value) >= CACHE_ADDR_MAX)
+    if (opt->type != CB_OPTS_CUSTOM)
+        return cb_opts_store(self, opt, value, "--", err, errlen);
+    if (opt->kind == S_TEXT) {
+        if (!*value || strlen(value) >= opt->size)
+            return s_fail(err, errlen, "--%s: must be 1..%zu characters", name, opt->size - 1);
+    } else {
+        bool ok = opt->kind == S_ADDR ? anna_pushcache_address_ok(value) : s_bind_ok(value);
+        if (!ok || strlen(value) >= opt->size)
             return s_fail(err, errlen, "--%s: not %s: %s", name,
-                          opt->type == S_ADDR ? "tcp://IP:port or ipc://path"
+                          opt->kind == S_ADDR ? "tcp://IP:port or ipc://path"
                                               : "tcp://IP:port, tcp://IP:* or ipc://path",
                           value);
-        char *dst = !strcmp(name, "kvs")       ? self->kvs
-                    : !strcmp(name, "routing") ? self->routing
-                    : !strcmp(name, "data")    ? self->data
-                    : !strcmp(name, "updates") ? self->updates
-                                               : self->scheduler;
-        snprintf(dst, CACHE_ADDR_MAX, "%s", value);
-        return 0;
     }
-    int64_t v;
-    if (opt->type == S_SIZE) {
-        if (!s_parse_size(value, &v))
-            return s_fail(err, errlen, "--%s: not a size: %s", name, value);
-        if (!strcmp(name, "max-bytes"))
-            self->max_bytes = v;
-        else
-            self->max_value_bytes = v;
-        return 0;
-    }
-    if (!s_parse_int64(value, &v) || v < INT_MIN || v > INT_MAX)
-        return s_fail(err, errlen, "--%s: not an integer: %s", name, value);
-    if (!strcmp(name, "port-offset"))
-        self->port_offset = (int)v;
-    else if (!strcmp(name, "report-ms"))
-        self->report_ms = (int)v;
-    else if (!strcmp(name, "timeout-ms"))
-        self->timeout_ms = (int)v;
-    else if (!strcmp(name, "negative-ms"))
-        self->negative_ms = (int)v;
-    else
-        assert(false && "option in the table without a field");
+    snprintf((char *)self + opt->offset, opt->size, "%s", value);
     return 0;
 }
 
@@ -233,33 +151,20 @@ int cache_config_parse_args(cache_config_t *self, int argc, char **argv, char *e
     //  address explicitly win whatever their order.
     for (int pass = 0; pass < 2; pass++)
         for (int i = 1; i < argc; i++) {
-            const char *arg = argv[i];
-            if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
-                return s_fail(err, errlen, "unexpected argument '%s'", arg);
-            const char *name = arg + 2;
-            const char *eq = strchr(name, '=');
-            size_t len = eq ? (size_t)(eq - name) : strlen(name);
-            const s_option_t *opt = s_option_find(name, len);
-            if (!opt)
-                return s_fail(err, errlen, "unknown option --%.*s", (int)len, name);
-            const char *value = NULL;
-            if (opt->type == S_FLAG) {
-                if (eq)
-                    return s_fail(err, errlen, "option --%s takes no value", opt->name);
-            } else if (eq)
-                value = eq + 1;
-            else if (i + 1 < argc)
-                value = argv[++i];
-            else
-                return s_fail(err, errlen, "option --%s needs a value", opt->name);
+            const cb_opts_t *opt;
+            const char *value;
+            int rc = cb_opts_next(s_options, S_NOPTIONS, argc, argv, &i, &opt, &value, err,
+                                  errlen);
+            if (rc)
+                return rc;
             bool offset = !strcmp(opt->name, "port-offset");
             if ((pass == 0) != offset)
                 continue;
-            if (opt->type == S_FLAG) {
+            if (opt->type == CB_OPTS_FLAG) {
                 self->help = true;
                 continue;
             }
-            int rc = s_set(self, opt, value, err, errlen);
+            rc = s_set(self, opt, value, err, errlen);
             if (rc)
                 return rc;
             if (offset) {
@@ -281,33 +186,20 @@ void cache_config_usage(FILE *out)
             "the Anna\nprotocol), it keeps values in memory, fetches misses from the KVS, "
             "writes through, and\nis pushed every change of the keys it holds.\n\noptions:\n");
     for (size_t i = 0; i < S_NOPTIONS; i++) {
-        const s_option_t *opt = &s_options[i];
-        char flag[48], dflt[CACHE_ADDR_MAX + 32] = "";
-        snprintf(flag, sizeof flag, "--%s%s%s", opt->name, opt->arg ? " " : "",
-                 opt->arg ? opt->arg : "");
-        if (!strcmp(opt->name, "node"))
-            snprintf(dflt, sizeof dflt, " [%s]", def.node);
-        else if (!strcmp(opt->name, "kvs"))
-            snprintf(dflt, sizeof dflt, " [%s]", def.kvs);
-        else if (!strcmp(opt->name, "routing"))
-            snprintf(dflt, sizeof dflt, " [%s]", def.routing);
-        else if (!strcmp(opt->name, "data"))
-            snprintf(dflt, sizeof dflt, " [%s]", def.data);
-        else if (!strcmp(opt->name, "updates"))
+        const cb_opts_t *opt = &s_options[i];
+        const char *field = (const char *)&def + opt->offset;
+        char dflt[CACHE_ADDR_MAX + 32] = "";
+        if (!strcmp(opt->name, "updates"))
             snprintf(dflt, sizeof dflt, " [%s: any free port]", def.updates);
-        else if (!strcmp(opt->name, "port-offset"))
-            snprintf(dflt, sizeof dflt, " [0]");
+        else if (opt->type == CB_OPTS_CUSTOM && strcmp(opt->name, "scheduler"))
+            snprintf(dflt, sizeof dflt, " [%s]", field);
+        else if (opt->type == CB_OPTS_INT)
+            snprintf(dflt, sizeof dflt, " [%d]", *(const int *)field);
         else if (!strcmp(opt->name, "max-bytes"))
             snprintf(dflt, sizeof dflt, " [256M]");
-        else if (!strcmp(opt->name, "report-ms"))
-            snprintf(dflt, sizeof dflt, " [%d]", def.report_ms);
-        else if (!strcmp(opt->name, "timeout-ms"))
-            snprintf(dflt, sizeof dflt, " [%d]", def.timeout_ms);
-        else if (!strcmp(opt->name, "negative-ms"))
-            snprintf(dflt, sizeof dflt, " [%d]", def.negative_ms);
         else if (!strcmp(opt->name, "max-value-bytes"))
             snprintf(dflt, sizeof dflt, " [64M]");
-        fprintf(out, "  %-24s %s%s\n", flag, opt->help, dflt);
+        cb_opts_usage_line(out, opt, dflt);
     }
     fprintf(out,
             "\nExecutors configure their KVS client with the routing address. GET of "

@@ -24,7 +24,7 @@ record() {  # name rc log seconds
 }
 
 for t in $("$SAN/selftest" -l); do
-    [ -n "$FILTER" ] && [[ "$t" != *$FILTER* ]] && continue
+    [ -n "$FILTER" ] && [[ "selftest:$t" != *$FILTER* ]] && continue
     log="$LOGS/selftest-$t.log"; start=$SECONDS
     timeout -k 5 300 "$SAN/selftest" -t "$t" >"$log" 2>&1; rc=$?
     record "selftest:$t" $rc "$log" $((SECONDS - start))
