@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "proto/scan.h"
 #include "proto/wire.h"
 
 //  Messages taken from one socket before looking at the other one (fairness between
@@ -1028,79 +1029,9 @@ static void s_deliver(anna_worker_t *self, const char *address, zmq_msg_t *msg_p
     }
 }
 
-//  What a scan of a KeyRequest's top-level fields found, without unpacking it.
-typedef struct {
-    size_t tuples;              //  occurrences of field 2
-    const uint8_t *address;     //  last field 3 (response_address), not terminated
-    size_t address_len;
-    const uint8_t *id;          //  last field 4 (request_id), not terminated
-    size_t id_len;
-} s_scan_t;
-
-static bool s_scan_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
-
-//  Walks the top-level fields of a protobuf message (wire format: tag varint, then a value
-//  by wire type) to count tuples before committing memory to an unpack. Returns false if
-//  the framing is broken.
-static bool s_scan_request(const uint8_t *data, size_t size, s_scan_t *scan)
-{
-    memset(scan, 0, sizeof *scan);
-    const uint8_t *p = data, *end = data + size;
-    while (p < end) {
-        uint64_t tag, len;
-        if (!s_scan_varint(&p, end, &tag))
-            return false;
-        switch (tag & 7) {
-        case 0:
-            if (!s_scan_varint(&p, end, &len))
-                return false;
-            break;
-        case 1:
-            if (end - p < 8)
-                return false;
-            p += 8;
-            break;
-        case 5:
-            if (end - p < 4)
-                return false;
-            p += 4;
-            break;
-        case 2:
-            if (!s_scan_varint(&p, end, &len) || len > (uint64_t)(end - p))
-                return false;
-            if (tag >> 3 == 2)
-                scan->tuples++;
-            else if (tag >> 3 == 3) {
-                scan->address = p;
-                scan->address_len = (size_t)len;
-            } else if (tag >> 3 == 4) {
-                scan->id = p;
-                scan->id_len = (size_t)len;
-            }
-            p += len;
-            break;
-        default:
-            return false;       //  groups (3, 4) are not used by proto3; 6, 7 do not exist
-        }
-    }
-    return true;
-}
-
 //  Refuses a request with too many tuples: a reply with the error and no tuples, when the
 //  request names a response address.
-static void s_refuse_request(anna_worker_t *self, const s_scan_t *scan, bool internal)
+static void s_refuse_request(anna_worker_t *self, const wire_scan_t *scan, bool internal)
 {
     self->stats.requests++;
     self->stats.bad_request++;
@@ -1131,8 +1062,8 @@ static void s_handle_request(anna_worker_t *self, const uint8_t *data, size_t si
     //  Each tuple takes at least 2 bytes on the wire: only a message this large can hold
     //  too many, so smaller ones skip the scan.
     if (size >= 2 * (size_t)S_MAX_TUPLES) {
-        s_scan_t scan;
-        if (!s_scan_request(data, size, &scan)) {
+        wire_scan_t scan;
+        if (!wire_scan_request(data, size, &scan)) {
             self->stats.malformed++;
             s_log_peer(self, "undecodable KeyRequest", size);
             return;
@@ -1277,9 +1208,9 @@ static void s_gossip(anna_worker_t *self)
 
 static void s_handle_gossip(anna_worker_t *self, const uint8_t *data, size_t size)
 {
-    s_scan_t scan;
+    wire_scan_t scan;
     if (size >= 2 * (size_t)S_MAX_TUPLES &&
-        (!s_scan_request(data, size, &scan) || scan.tuples > S_MAX_TUPLES)) {
+        (!wire_scan_request(data, size, &scan) || scan.tuples > S_MAX_TUPLES)) {
         self->stats.malformed++;
         s_log_peer(self, "gossip with too many tuples", size);
         return;
@@ -1614,22 +1545,22 @@ void anna_worker_test(bool verbose)
     size_t size = key_request__get_packed_size(&req);
     assert(size <= sizeof packed);
     key_request__pack(&req, packed);
-    s_scan_t scan;
-    assert(s_scan_request(packed, size, &scan));
+    wire_scan_t scan;
+    assert(wire_scan_request(packed, size, &scan));
     assert(scan.tuples == 3);
     assert(scan.address_len == 20 && memcmp(scan.address, "tcp://127.0.0.1:6800", 20) == 0);
     assert(scan.id_len == 4 && memcmp(scan.id, "id-7", 4) == 0);
     for (size_t cut = 1; cut < size; cut++) {
         //  A prefix is either broken framing or ends on a field boundary.
-        bool ok = s_scan_request(packed, cut, &scan);
+        bool ok = wire_scan_request(packed, cut, &scan);
         KeyRequest *back = key_request__unpack(NULL, cut, packed);
         assert(ok == (back != NULL));
         if (back)
             key_request__free_unpacked(back, NULL);
     }
-    assert(!s_scan_request((const uint8_t *)"\xff\xff", 2, &scan));
-    assert(!s_scan_request((const uint8_t *)"\x0b", 1, &scan));     //  group
-    assert(s_scan_request((const uint8_t *)"", 0, &scan) && scan.tuples == 0);
+    assert(!wire_scan_request((const uint8_t *)"\xff\xff", 2, &scan));
+    assert(!wire_scan_request((const uint8_t *)"\x0b", 1, &scan));     //  group
+    assert(wire_scan_request((const uint8_t *)"", 0, &scan) && scan.tuples == 0);
 
     //  Internal response addresses: exactly the RESP threads' names, nothing else.
     assert(s_internal_index(ANNA_INPROC_RESP "0", 2) == 0);

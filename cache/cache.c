@@ -40,6 +40,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "proto/scan.h"
 #include "proto/wire.h"
 
 //  Messages taken from one socket before looking at the others.
@@ -1493,80 +1494,11 @@ static void s_put_tuple(cache_t *self, s_ctx_t *ctx, size_t index, const KeyTupl
     s_op_start(self, op);
 }
 
-//  What a scan of a KeyRequest's top-level fields found, without unpacking it.
-typedef struct {
-    size_t tuples;              //  occurrences of field 2
-    const uint8_t *address;     //  last field 3 (response_address), not terminated
-    size_t address_len;
-    const uint8_t *id;          //  last field 4 (request_id)
-    size_t id_len;
-} s_scan_t;
-
-static bool s_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
-
-//  Walks the protobuf wire format of the top-level fields (tag, then a value by wire type)
-//  to count tuples before committing memory to an unpack. False if the framing is broken.
-static bool s_scan(const uint8_t *data, size_t size, s_scan_t *scan)
-{
-    memset(scan, 0, sizeof *scan);
-    const uint8_t *p = data, *end = data + size;
-    while (p < end) {
-        uint64_t tag, len;
-        if (!s_varint(&p, end, &tag))
-            return false;
-        switch (tag & 7) {
-        case 0:
-            if (!s_varint(&p, end, &len))
-                return false;
-            break;
-        case 1:
-            if (end - p < 8)
-                return false;
-            p += 8;
-            break;
-        case 5:
-            if (end - p < 4)
-                return false;
-            p += 4;
-            break;
-        case 2:
-            if (!s_varint(&p, end, &len) || len > (uint64_t)(end - p))
-                return false;
-            if (tag >> 3 == 2)
-                scan->tuples++;
-            else if (tag >> 3 == 3) {
-                scan->address = p;
-                scan->address_len = (size_t)len;
-            } else if (tag >> 3 == 4) {
-                scan->id = p;
-                scan->id_len = (size_t)len;
-            }
-            p += len;
-            break;
-        default:
-            return false;
-        }
-    }
-    return true;
-}
-
 static void s_handle_request(cache_t *self, const uint8_t *data, size_t size)
 {
     if (size >= 2 * (size_t)S_MAX_TUPLES) {
-        s_scan_t scan;
-        if (!s_scan(data, size, &scan)) {
+        wire_scan_t scan;
+        if (!wire_scan_request(data, size, &scan)) {
             self->stats.malformed++;
             s_log_peer(self, "undecodable KeyRequest", size);
             return;
@@ -1875,17 +1807,17 @@ void cache_cache_test(bool verbose)
     size_t size = key_request__get_packed_size(&req);
     assert(size <= sizeof packed);
     key_request__pack(&req, packed);
-    s_scan_t scan;
-    assert(s_scan(packed, size, &scan) && scan.tuples == 2 && scan.address_len == 17);
+    wire_scan_t scan;
+    assert(wire_scan_request(packed, size, &scan) && scan.tuples == 2 && scan.address_len == 17);
     assert(scan.id_len == 2 && !memcmp(scan.id, "id", 2));
     for (size_t cut = 1; cut < size; cut++) {
-        bool ok = s_scan(packed, cut, &scan);
+        bool ok = wire_scan_request(packed, cut, &scan);
         KeyRequest *back = key_request__unpack(NULL, cut, packed);
         assert(ok == (back != NULL));
         if (back)
             key_request__free_unpacked(back, NULL);
     }
-    assert(!s_scan((const uint8_t *)"\xff\xff", 2, &scan));
+    assert(!wire_scan_request((const uint8_t *)"\xff\xff", 2, &scan));
 
     //  The answer sockets bind where the updates address points.
     cache_config_t cfg;
