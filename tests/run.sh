@@ -40,7 +40,7 @@ for script in "$ROOT"/tests/system/t_*.sh; do
     i=$((i + 1))
     log="$LOGS/$name.log"; start=$SECONDS
     T_BIN="$ROOT/$SAN/bin" T_TESTS="$ROOT/$SAN/tests" T_REL="$ROOT/$REL/bin" T_ROOT="$ROOT" \
-    T_OFFSET=$((10000 + i * 300)) T_WORK="$LOGS/$name.d" \
+    T_OFFSET=$((${T_BASE:-10000} + i * 300)) T_WORK="$LOGS/$name.d" \
         timeout -k 10 300 bash "$script" >"$log" 2>&1; rc=$?
     record "$name" $rc "$log" $((SECONDS - start))
 done
