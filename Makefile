@@ -15,7 +15,7 @@ CFLAGS := -std=c11 -D_GNU_SOURCE -g -fno-omit-frame-pointer -Wall -Wextra $(WERR
           -I. -I$(BUILD)/gen
 LDLIBS := -lzmq -lprotobuf-c -lsodium -lpthread -lm -ldl
 ifeq ($(SAN),1)
-  CFLAGS  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
+  CFLAGS  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -DANNA_FAULTS
   LDFLAGS += -fsanitize=address,undefined
   MALLOC  :=
 else

@@ -120,10 +120,11 @@ int anna_cluster_join(anna_cluster_t *self, const char *address, uint32_t join_c
     s_node_t *node = &self->nodes[id];
     if (join_count < node->join_count)
         return -ESTALE;
+    bool restarted = join_count > node->join_count;
     node->join_count = join_count;
     node->last_heard_ms = now_ms;
     if (node->alive)
-        return 0;
+        return restarted && id != 0 ? 2 : 0;
     s_set_alive(self, (size_t)id, true);
     return 1;
 }
@@ -198,6 +199,12 @@ const char *anna_cluster_member(const anna_cluster_t *self, size_t i)
 {
     assert(i < self->nlive);
     return self->nodes[self->live[i]].address;
+}
+
+uint32_t anna_cluster_member_join_count(const anna_cluster_t *self, size_t i)
+{
+    assert(i < self->nlive);
+    return self->nodes[self->live[i]].join_count;
 }
 
 bool anna_cluster_contains(const anna_cluster_t *self, const char *address)
@@ -276,17 +283,22 @@ void anna_cluster_test(bool verbose)
     assert(anna_cluster_expire(a, 100000, 3000, NULL, 0) == 1);   //  127.0.0.2; never us
     assert(anna_cluster_count(a) == 1);
     assert(anna_cluster_join(a, "127.0.0.3", 1, 100000) == 1);    //  restarted
+    assert(anna_cluster_member_join_count(a, 1) == 1);
+    //  Restarted again before anyone noticed it was gone: its state is lost all the same.
+    assert(anna_cluster_join(a, "127.0.0.3", 2, 100000) == 2);
+    assert(anna_cluster_join(a, "127.0.0.3", 2, 100000) == 0);
+    assert(anna_cluster_join(a, "127.0.0.3", 1, 100000) == -ESTALE);
     assert(anna_cluster_join(a, "127.0.0.3", 0, 100000) == -ESTALE);
-    assert(anna_cluster_leave(a, "127.0.0.3", 0) == -ESTALE);
+    assert(anna_cluster_leave(a, "127.0.0.3", 1) == -ESTALE);
     assert(anna_cluster_leave(a, "127.0.0.1", 0) == -EINVAL);
-    assert(anna_cluster_leave(a, "127.0.0.3", 1) == 1);
-    assert(anna_cluster_leave(a, "127.0.0.3", 1) == 0);
+    assert(anna_cluster_leave(a, "127.0.0.3", 2) == 1);
+    assert(anna_cluster_leave(a, "127.0.0.3", 2) == 0);
     assert(anna_cluster_leave(a, "10.0.0.9", 0) == 0);
     assert(anna_cluster_count(a) == 1);
 
     //  A join after a leave restores the same placement as before (names, not order).
     assert(anna_cluster_join(a, "127.0.0.2", 0, 200000) == 1);
-    assert(anna_cluster_join(a, "127.0.0.3", 1, 200000) == 1);
+    assert(anna_cluster_join(a, "127.0.0.3", 2, 200000) == 1);
     for (int i = 0; i < 300; i++) {
         char key[32];
         snprintf(key, sizeof key, "key-%d", i);

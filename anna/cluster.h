@@ -8,7 +8,6 @@
 //  a late message of its previous life cannot remove or resurrect it.
 //  Pure: no I/O, no clock (callers pass `now`). One owner; not thread safe (each actor keeps
 //  its own copy, fed the same messages; copies with the same members place keys alike).
-//  Not wired into the server yet.
 //  SPDX-License-Identifier: Apache-2.0
 #ifndef ANNA_CLUSTER_H
 #define ANNA_CLUSTER_H
@@ -36,8 +35,9 @@ anna_cluster_t *anna_cluster_new(const char *self_address, uint32_t self_join_co
 void anna_cluster_destroy(anna_cluster_t **self_p);
 
 //  A join or heartbeat from address with join_count at now_ms. Returns 1 if the ring changed
-//  (a new node, or one that came back), 0 if the node was a member already (its heartbeat
-//  clock is reset; a higher join count is recorded), -ESTALE for a join count below the one
+//  (a new node, or one that came back), 2 if a live member (not self) now has a higher join
+//  count (it restarted before it was missed: the ring is the same, but it lost what it held),
+//  0 if the node was a member already (its heartbeat clock is reset), -ESTALE for a join count below the one
 //  known (a message from a previous life: ignored), -EINVAL for an empty or too long address,
 //  -ENOSPC past ANNA_CLUSTER_MAX_NODES.
 int anna_cluster_join(anna_cluster_t *self, const char *address, uint32_t join_count,
@@ -65,6 +65,7 @@ bool anna_cluster_node_owns(const anna_cluster_t *self, const char *address, con
 //  Live members, self included; the i-th (i < count) in no particular order, borrowed.
 size_t anna_cluster_count(const anna_cluster_t *self);
 const char *anna_cluster_member(const anna_cluster_t *self, size_t i);
+uint32_t anna_cluster_member_join_count(const anna_cluster_t *self, size_t i);
 bool anna_cluster_contains(const anna_cluster_t *self, const char *address);
 //  Incremented by every change of the ring: placement computed at another epoch is stale.
 uint64_t anna_cluster_epoch(const anna_cluster_t *self);

@@ -57,6 +57,19 @@ static const cb_opts_t s_options[] = {
      "when the log is synced: always, everyms:N or never"},
     {"wal-compact-bytes", S_SIZE(wal_compact_bytes), "N",
      "compact a thread's log past N bytes (0: never); K/M/G"},
+    {"seed", S_CUSTOM(S_IP, seed), "IP",
+     "join the cluster of the node at IP (same ports, same layout)"},
+    {"global-replication", S_INT(global_replication), "G",
+     "owner nodes of each key in a cluster (1..64)"},
+    {"heartbeat-ms", S_INT(heartbeat_ms), "MS", "period of heartbeats to every member"},
+    {"node-timeout-ms", S_INT(node_timeout_ms), "MS",
+     "a member not heard from for MS is removed from the cluster"},
+    {"anti-entropy-ms", S_INT(anti_entropy_ms), "MS",
+     "re-gossip every key to its other owners every MS (0: never)"},
+    {"move-batch", S_INT(move_batch), "N",
+     "keys a thread hands over per loop iteration when owners change"},
+    {"leave-timeout-ms", S_INT(leave_timeout_ms), "MS",
+     "at most MS for handing keys over when a node leaves"},
     {"help", S_FLAG(help), NULL, "print this help and exit"},
     {"version", S_FLAG(version), NULL, "print the version and exit"},
 };
@@ -80,6 +93,12 @@ void anna_config_defaults(anna_config_t *self)
     self->fsync_policy = ANNA_FSYNC_ALWAYS;
     self->fsync_ms = 100;
     self->wal_compact_bytes = 64 << 20;
+    self->global_replication = 2;
+    self->heartbeat_ms = 500;
+    self->node_timeout_ms = 3000;
+    self->anti_entropy_ms = 30000;
+    self->move_batch = 256;
+    self->leave_timeout_ms = 10000;
 }
 
 //  Stores one value of a table option that takes one (cb_opts_set_fn).
@@ -194,6 +213,25 @@ int anna_config_validate(anna_config_t *self, char *err, size_t errlen)
         (self->wal_compact_bytes < 65536 || self->wal_compact_bytes > (int64_t)1 << 40))
         return s_fail(err, errlen, "wal-compact-bytes must be 0 or 64K..1024G (got %" PRId64 ")",
                       self->wal_compact_bytes);
+    if (self->global_replication < 1 || self->global_replication > 64)
+        return s_fail(err, errlen, "global-replication must be 1..64 (got %d)",
+                      self->global_replication);
+    if (self->heartbeat_ms < 10 || self->heartbeat_ms > 600000)
+        return s_fail(err, errlen, "heartbeat-ms must be 10..600000 (got %d)",
+                      self->heartbeat_ms);
+    //  A member must miss a few heartbeats before it is taken for dead.
+    if (self->node_timeout_ms < 3 * self->heartbeat_ms || self->node_timeout_ms > 3600000)
+        return s_fail(err, errlen, "node-timeout-ms must be 3 x heartbeat-ms..3600000 (got %d)",
+                      self->node_timeout_ms);
+    if (self->anti_entropy_ms != 0 &&
+        (self->anti_entropy_ms < 100 || self->anti_entropy_ms > 86400000))
+        return s_fail(err, errlen, "anti-entropy-ms must be 0 or 100..86400000 (got %d)",
+                      self->anti_entropy_ms);
+    if (self->move_batch < 1 || self->move_batch > 1000000)
+        return s_fail(err, errlen, "move-batch must be 1..1000000 (got %d)", self->move_batch);
+    if (self->leave_timeout_ms < 0 || self->leave_timeout_ms > 3600000)
+        return s_fail(err, errlen, "leave-timeout-ms must be 0..3600000 (got %d)",
+                      self->leave_timeout_ms);
     const char *pub = anna_config_public_ip(self);
     if (!strcmp(pub, "0.0.0.0"))
         return s_fail(err, errlen, "public-ip is required when bind is 0.0.0.0 (clients "

@@ -15,6 +15,8 @@
 #define ANNA_PORT_KEYS 6200
 #define ANNA_PORT_GOSSIP 6250
 #define ANNA_PORT_ROUTING 6450
+//  Cluster membership (join, heartbeat, leave) between the nodes' routing threads: 6400.
+#define ANNA_PORT_CLUSTER 6400
 #define ANNA_MAX_THREADS 50
 //  The RESP front end's default port (Redis's), plus the port offset, with --resp.
 #define ANNA_PORT_RESP 6379
@@ -42,6 +44,15 @@ typedef struct {
     int fsync_policy;           //  --fsync: an anna_fsync_t (always, everyms:N, never)
     int fsync_ms;               //  --fsync everyms:N: N
     int64_t wal_compact_bytes;  //  --wal-compact-bytes: compact a log past this size; 0 = never
+    //  Cluster (anna/cluster.h, anna/membership.h): nodes are named by their public IP and
+    //  use the same ports (and port offset) as one another.
+    char seed[64];              //  --seed: IP of a node to join through; "" = start alone
+    int global_replication;     //  --global-replication: owner nodes of each key (G)
+    int heartbeat_ms;           //  --heartbeat-ms: period of heartbeats to every member
+    int node_timeout_ms;        //  --node-timeout-ms: a member silent this long is removed
+    int anti_entropy_ms;        //  --anti-entropy-ms: period of full re-gossip; 0 = never
+    int move_batch;             //  --move-batch: keys handed over per loop iteration
+    int leave_timeout_ms;       //  --leave-timeout-ms: bound on the hand-over at shutdown
     bool help;                  //  --help given: print usage, exit 0
     bool version;               //  --version given
 } anna_config_t;

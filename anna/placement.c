@@ -54,6 +54,8 @@ anna_key_kind_t anna_placement_classify(const anna_placement_t *self, const char
     *thread = -1;
     if (len < plen || memcmp(key, ANNA_RESERVED_PREFIX, plen) != 0)
         return ANNA_KEY_DATA;
+    if (len == sizeof ANNA_MEMBERS_KEY - 1 && !memcmp(key, ANNA_MEMBERS_KEY, len))
+        return ANNA_KEY_MEMBERS;
     if (len < slen || memcmp(key, ANNA_STATS_KEY, slen) != 0)
         return ANNA_KEY_RESERVED;
     if (len == slen)
@@ -79,7 +81,8 @@ size_t anna_placement_owners(const anna_placement_t *self, const char *key, size
                              uint32_t *out)
 {
     int thread;
-    if (anna_placement_classify(self, key, len, &thread) == ANNA_KEY_STATS) {
+    anna_key_kind_t kind = anna_placement_classify(self, key, len, &thread);
+    if (kind == ANNA_KEY_STATS || kind == ANNA_KEY_MEMBERS) {
         out[0] = thread < 0 ? 0 : (uint32_t)thread;
         return 1;
     }

@@ -16,10 +16,16 @@
 //  routes to thread 0; "ANNA_METADATA|stats|<t>" routes to (and is answered only by) thread t.
 #define ANNA_STATS_KEY "ANNA_METADATA|stats"
 
+//  GET returns the cluster members as this node sees them, as one-line JSON in an LWW value
+//  ({"self":"127.0.0.1","members":["127.0.0.1",...],"global_replication":2}); any thread
+//  answers it.
+#define ANNA_MEMBERS_KEY "ANNA_METADATA|members"
+
 typedef enum {
     ANNA_KEY_DATA,              //  an ordinary key
     ANNA_KEY_RESERVED,          //  ANNA_METADATA|... other than the stats keys
     ANNA_KEY_STATS,             //  ANNA_STATS_KEY, or ANNA_STATS_KEY "|<t>" with t < threads
+    ANNA_KEY_MEMBERS,           //  ANNA_MEMBERS_KEY
 } anna_key_kind_t;
 
 typedef struct _anna_placement_t anna_placement_t;

@@ -14,10 +14,12 @@
 #include <sys/resource.h>
 #include <zmq.h>
 
+#include "anna/membership.h"
 #include "anna/resp.h"
 #include "anna/routing.h"
 #include "anna/worker.h"
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 struct _anna_server_t {
@@ -26,6 +28,8 @@ struct _anna_server_t {
     anna_routing_t *routing;
     anna_worker_t **workers;    //  config.threads entries
     anna_resp_t *resp;          //  RESP front end; NULL when off
+    void *ctl;                  //  PULL inproc: joined / refused, hand-over done
+    bool running;               //  every actor started
     bool stopped;
 };
 
@@ -53,6 +57,87 @@ static size_t s_reply_budget(int threads)
     return per_actor < 8 ? 8 : per_actor > 1024 ? 1024 : per_actor;
 }
 
+//  Waits up to timeout_ms for a message of type on the control socket; returns it (caller
+//  frees with cluster_message__free_unpacked(msg, NULL)) or NULL.
+static ClusterMessage *s_await(anna_server_t *self, ClusterMessageType type,
+                               ClusterMessageType or_type, int64_t deadline)
+{
+    for (;;) {
+        long wait = (long)(deadline - cb_clock_mono_ms());
+        if (wait < 0)
+            return NULL;
+        zmq_pollitem_t item = {self->ctl, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, wait) < 0 && errno != EINTR)
+            return NULL;
+        if (!(item.revents & ZMQ_POLLIN))
+            continue;
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, self->ctl, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            continue;
+        }
+        const char *why;
+        ClusterMessage *m = anna_membership_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), NULL,
+                                                   &why);
+        zmq_msg_close(&msg);
+        if (m && (m->type == type || m->type == or_type))
+            return m;
+        if (m)
+            cluster_message__free_unpacked(m, NULL);
+    }
+}
+
+//  A node with a seed is ready once the seed answered: it then knows the members.
+static bool s_await_join(anna_server_t *self, char *err, size_t errlen)
+{
+    const anna_config_t *c = &self->config;
+    int64_t wait_ms = 10000 + (int64_t)c->node_timeout_ms;
+    ClusterMessage *m = s_await(self, CLUSTER_MESSAGE_TYPE__CLUSTER_JOIN,
+                                CLUSTER_MESSAGE_TYPE__CLUSTER_REFUSED,
+                                cb_clock_mono_ms() + wait_ms);
+    if (!m) {
+        snprintf(err, errlen, "cannot join the cluster: no answer from seed tcp://%s:%d within "
+                 "%" PRId64 " ms", c->seed, ANNA_PORT_CLUSTER + c->port_offset, wait_ms);
+        return false;
+    }
+    bool ok = m->type == CLUSTER_MESSAGE_TYPE__CLUSTER_JOIN;
+    if (!ok)
+        snprintf(err, errlen, "the cluster refused this node: %s", m->error_message);
+    cluster_message__free_unpacked(m, NULL);
+    return ok;
+}
+
+//  A graceful leave: the routing thread tells the members, the workers hand their keys to
+//  their new owners; we wait for every worker (at most the leave timeout and a margin).
+static void s_leave(anna_server_t *self)
+{
+    if (!self->ctl || !self->running)
+        return;
+    void *cmd = zmq_socket(self->ctx, ZMQ_PUSH);
+    int linger = 0;
+    zmq_setsockopt(cmd, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_connect(cmd, ANNA_INPROC_ROUTING_CTL);
+    cb_bytes_t bytes = {0};
+    anna_membership_encode(CLUSTER_MESSAGE_TYPE__CLUSTER_HANDOVER, "", 0, "", NULL, NULL, NULL, 0,
+                           &bytes);
+    zmq_send(cmd, bytes.data, bytes.len, 0);
+    cb_bytes_fini(&bytes);
+    zmq_close(cmd);
+    int64_t deadline = cb_clock_mono_ms() + self->config.leave_timeout_ms + 2000;
+    for (int done = 0; done < self->config.threads;) {
+        ClusterMessage *m = s_await(self, CLUSTER_MESSAGE_TYPE__CLUSTER_HANDOVER_DONE,
+                                    CLUSTER_MESSAGE_TYPE__CLUSTER_HANDOVER_DONE, deadline);
+        if (!m) {
+            cb_warn("leave: %d of %d threads handed their keys over in time", done,
+                    self->config.threads);
+            return;
+        }
+        cluster_message__free_unpacked(m, NULL);
+        done++;
+    }
+}
+
 anna_server_t *anna_server_new(const anna_config_t *config, char *err, size_t errlen)
 {
     assert(config);
@@ -77,6 +162,13 @@ anna_server_t *anna_server_new(const anna_config_t *config, char *err, size_t er
     zmq_ctx_set(self->ctx, ZMQ_MAX_SOCKETS, (int)sockets);
     self->workers = cb_calloc((size_t)threads, sizeof *self->workers);
     bool complete = true;
+    self->ctl = zmq_socket(self->ctx, ZMQ_PULL);
+    int linger = 0;
+    zmq_setsockopt(self->ctl, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(self->ctl, ANNA_INPROC_SERVER) != 0) {
+        snprintf(err, errlen, "cannot bind %s: %s", ANNA_INPROC_SERVER, zmq_strerror(errno));
+        complete = false;
+    }
     for (int t = 0; complete && t < threads; t++) {
         self->workers[t] = anna_worker_new(self->ctx, config, (uint32_t)t, replies, err, errlen);
         complete = self->workers[t] != NULL;
@@ -110,6 +202,9 @@ anna_server_t *anna_server_new(const anna_config_t *config, char *err, size_t er
             complete = false;
         }
     }
+    self->running = complete;
+    if (complete && config->seed[0] && strcmp(config->seed, anna_config_public_ip(config)))
+        complete = s_await_join(self, err, errlen);
     if (!complete) {
         anna_server_destroy(&self);
         return NULL;
@@ -122,10 +217,14 @@ void anna_server_stop(anna_server_t *self)
     assert(self);
     if (self->stopped)
         return;
+    s_leave(self);
     //  The RESP threads first: they close their connections and stop sending to workers
     //  that are about to go.
     if (self->resp)
         anna_resp_stop(self->resp);
+    if (self->ctl)
+        zmq_close(self->ctl);
+    self->ctl = NULL;
     zmq_ctx_shutdown(self->ctx);
     if (self->routing)
         anna_routing_join(self->routing);
@@ -168,6 +267,8 @@ void anna_server_destroy(anna_server_t **self_p)
     if (!self)
         return;
     anna_server_stop(self);
+    if (self->ctl)
+        zmq_close(self->ctl);
     //  Actors that never started still hold their sockets: destroy closes them, and only
     //  then can the context terminate.
     anna_resp_destroy(&self->resp);

@@ -358,6 +358,13 @@ const char *anna_store_next(const anna_store_t *self, size_t *cursor, const lat_
     return s_key(entry);
 }
 
+const char *anna_store_at(const anna_store_t *self, size_t i, const lat_t **value)
+{
+    assert(self && value && i < self->count);
+    *value = &self->entries[i].value;
+    return s_key(&self->entries[i]);
+}
+
 size_t anna_store_marked(const anna_store_t *self)
 {
     return self->nmarked;

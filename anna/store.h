@@ -47,6 +47,10 @@ size_t anna_store_bytes(const anna_store_t *self);
 //  Start with *cursor = 0. Returns the next key (borrowed) and sets *value, or NULL at the end.
 const char *anna_store_next(const anna_store_t *self, size_t *cursor, const lat_t **value);
 
+//  The i-th key (i < anna_store_count), borrowed, with its value. Removing a key moves the
+//  last one into its index, so a walk from the end down may remove keys it has visited.
+const char *anna_store_at(const anna_store_t *self, size_t i, const lat_t **value);
+
 //  Number of keys in the change set.
 size_t anna_store_marked(const anna_store_t *self);
 //  Empties the change set and calls fn for each key that was in it (key and value borrowed

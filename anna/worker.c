@@ -15,15 +15,20 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "anna.pb-c.h"
 #include "anna/arena.h"
+#include "anna/cluster.h"
+#include "anna/faults.h"
+#include "anna/membership.h"
 #include "anna/placement.h"
 #include "anna/pushcache.h"
 #include "anna/resp.h"
+#include "anna/routing.h"
 #include "anna/store.h"
 #include "anna/subs.h"
 #include "anna/wal.h"
@@ -71,6 +76,19 @@ typedef struct {
     size_t cap;
 } s_batch_t;
 
+//  Gossip batch of one destination: a thread of this node or of another owner node.
+typedef struct {
+    char *address;              //  owned: tcp://IP:6250+offset+t
+    s_batch_t batch;
+} s_dest_t;
+
+//  A gossip message held back by fault injection.
+typedef struct {
+    char *address;              //  owned
+    zmq_msg_t msg;
+    int64_t due_ms;
+} s_delayed_t;
+
 //  A reply held back until the write-ahead log holds what it acknowledges (group commit).
 typedef struct {
     char *address;              //  owned
@@ -89,7 +107,26 @@ struct _anna_worker_t {
                                 //  first use
     int nresp;                  //  RESP threads of the node (0: RESP off)
     void *gossip;               //  PULL: gossip from other owners
-    void **peers;               //  PUSH per thread to its gossip port; NULL for us or L == 1
+    anna_pushcache_t *gossip_out;   //  PUSH to the gossip ports of the keys' other owners
+    s_dest_t *dests;            //  gossip batch per destination
+    size_t ndests;
+    size_t dests_cap;
+    //  Cluster.
+    void *members;              //  PULL inproc: MEMBERS, HANDOVER from the routing thread
+    void *to_server;            //  PUSH inproc: HANDOVER_DONE
+    anna_cluster_t *cluster;    //  the live members (without us while handing over)
+    const char *self_ip;        //  our public IP (in config)
+    bool alone;                 //  we are the only member: every key is ours, skip lookups
+    bool sweeping;              //  walking the shard, sending each key to its other owners
+    size_t sweep_pos;           //  keys at indexes below it are still to visit (walk down)
+    char **drop;                //  keys sent in this step that we no longer own
+    size_t ndrop;
+    size_t drop_cap;
+    int64_t next_anti_entropy_ms;
+    anna_faults_t faults;       //  off unless built with ANNA_FAULTS and asked for
+    s_delayed_t *delayed;
+    size_t ndelayed;
+    size_t delayed_cap;
     anna_pushcache_t *replies;  //  PUSH sockets to clients' response addresses
     anna_store_t *store;        //  our shard
     anna_wal_t *wal;            //  write-ahead log of the shard (--wal-dir); NULL when off
@@ -100,7 +137,6 @@ struct _anna_worker_t {
     anna_arena_t *arena;        //  scratch of the message being handled
     ProtobufCAllocator pb_alloc;    //  protobuf-c unpack into the arena
     s_reply_t reply;
-    s_batch_t *batches;         //  gossip batch per destination thread
     cb_bytes_t *gossip_payloads;    //  encoded key states referenced by the batches
     size_t ngossip_payloads;
     size_t gossip_payloads_cap;
@@ -148,7 +184,8 @@ static const s_counter_t s_counters[] = {
     S_COUNTER(subscribes),      S_COUNTER(unsubscribes),
     S_COUNTER(subs_refused),    S_COUNTER(pushes),
     S_COUNTER(push_keys),       S_COUNTER(push_dropped),
-    S_COUNTER(subs_dropped),    S_COUNTER(wal_records),
+    S_COUNTER(subs_dropped),    S_COUNTER(sweeps),          S_COUNTER(keys_moved),
+    S_COUNTER(keys_dropped),    S_COUNTER(faults),          S_COUNTER(wal_records),
     S_COUNTER(wal_fsyncs),      S_COUNTER(wal_compactions),
     S_COUNTER(wal_bytes),       S_COUNTER(subscriptions),
     S_COUNTER(keys),            S_COUNTER(bytes),
@@ -212,13 +249,6 @@ static void *s_bind_pull(void *ctx, const char *ip, int port, int64_t maxmsg, ch
     return sock;
 }
 
-//  Where other threads of this node are reached: the bind address, or loopback when
-//  bound to every interface.
-static const char *s_local_ip(const anna_config_t *config)
-{
-    return strcmp(config->bind, "0.0.0.0") == 0 ? "127.0.0.1" : config->bind;
-}
-
 static void s_close_sockets(anna_worker_t *self)
 {
     if (self->keys)
@@ -234,12 +264,17 @@ static void s_close_sockets(anna_worker_t *self)
                 zmq_close(self->resp_out[i]);
                 self->resp_out[i] = NULL;
             }
-    if (self->peers)
-        for (int t = 0; t < self->config.threads; t++)
-            if (self->peers[t]) {
-                zmq_close(self->peers[t]);
-                self->peers[t] = NULL;
-            }
+    if (self->members)
+        zmq_close(self->members);
+    if (self->to_server)
+        zmq_close(self->to_server);
+    self->members = self->to_server = NULL;
+    for (size_t i = 0; i < self->ndelayed; i++) {
+        zmq_msg_close(&self->delayed[i].msg);
+        cb_free(self->delayed[i].address);
+    }
+    self->ndelayed = 0;
+    anna_pushcache_destroy(&self->gossip_out);
     anna_pushcache_destroy(&self->replies);
     anna_pushcache_destroy(&self->pushes);
 }
@@ -281,28 +316,38 @@ anna_worker_t *anna_worker_new(void *ctx, const anna_config_t *config, uint32_t 
         self->nresp = anna_resp_threads(config);
         self->resp_out = cb_calloc((size_t)self->nresp, sizeof *self->resp_out);
     }
-    self->peers = cb_calloc((size_t)config->threads, sizeof *self->peers);
-    if (config->replication > 1)
-        for (int t = 0; t < config->threads; t++) {
-            if (t == (int)thread)
-                continue;
-            char endpoint[96];
-            snprintf(endpoint, sizeof endpoint, "tcp://%s:%d", s_local_ip(config),
-                     ANNA_PORT_GOSSIP + config->port_offset + t);
-            void *sock = zmq_socket(ctx, ZMQ_PUSH);
-            int hwm = 100, linger = 0;
-            zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-            zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-            if (!sock || zmq_connect(sock, endpoint) != 0) {
-                snprintf(err, errlen, "cannot connect to %s: %s", endpoint,
-                         zmq_strerror(errno));
-                if (sock)
-                    zmq_close(sock);
-                anna_worker_destroy(&self);
-                return NULL;
-            }
-            self->peers[t] = sock;
+    {
+        char endpoint[64];
+        snprintf(endpoint, sizeof endpoint, ANNA_INPROC_MEMBERS "%" PRIu32, thread);
+        self->members = zmq_socket(ctx, ZMQ_PULL);
+        int linger = 0, zero = 0;
+        zmq_setsockopt(self->members, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(self->members, ZMQ_RCVHWM, &zero, sizeof zero);
+        if (zmq_bind(self->members, endpoint) != 0) {
+            snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
+            anna_worker_destroy(&self);
+            return NULL;
         }
+        self->to_server = zmq_socket(ctx, ZMQ_PUSH);
+        zmq_setsockopt(self->to_server, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_connect(self->to_server, ANNA_INPROC_SERVER);
+    }
+    //  What is queued for another owner when the node stops (its hand-over above all) gets
+    //  a while to leave.
+    int gossip_linger = config->leave_timeout_ms < 5000 ? config->leave_timeout_ms : 5000;
+    self->gossip_out = anna_pushcache_new(ctx, 256, 100, gossip_linger);
+    self->self_ip = anna_config_public_ip(&self->config);
+    self->cluster = anna_cluster_new(self->self_ip, 0, (uint32_t)config->global_replication,
+                                     (uint32_t)config->vnodes);
+    self->alone = true;
+#ifdef ANNA_FAULTS
+    if (anna_faults_parse(&self->faults, getenv("ANNA_FAULTS"), thread, err, errlen) != 0) {
+        anna_worker_destroy(&self);
+        return NULL;
+    }
+    if (self->faults.on && thread == 0)
+        cb_warn("fault injection on gossip: %s", getenv("ANNA_FAULTS"));
+#endif
     //  A small linger: a reply just queued to a live client still leaves when its socket
     //  is evicted, and a dead client's queue does not hold shutdown for long.
     //  Subscribers (one cache per node) get sockets of their own, so that a crowd of
@@ -350,7 +395,6 @@ anna_worker_t *anna_worker_new(void *ctx, const anna_config_t *config, uint32_t 
     self->pb_alloc.alloc = s_pb_alloc;
     self->pb_alloc.free = s_pb_free;
     self->pb_alloc.allocator_data = self->arena;
-    self->batches = cb_calloc((size_t)config->threads, sizeof *self->batches);
     return self;
 }
 
@@ -362,8 +406,15 @@ void anna_worker_destroy(anna_worker_t **self_p)
         return;
     assert(!self->started || self->joined);
     s_close_sockets(self);
-    cb_free(self->peers);
     cb_free(self->resp_out);
+    anna_cluster_destroy(&self->cluster);
+    for (size_t i = 0; i < self->ndests; i++) {
+        cb_free(self->dests[i].address);
+        cb_free(self->dests[i].batch.tuples);
+    }
+    cb_free(self->dests);
+    cb_free(self->drop);
+    cb_free(self->delayed);
     anna_wal_destroy(&self->wal);
     cb_free(self->deferred);    //  empty: the thread drops what is left when it ends
     anna_store_destroy(&self->store);
@@ -372,10 +423,6 @@ void anna_worker_destroy(anna_worker_t **self_p)
     cb_free(self->reply.tuples);
     cb_free(self->reply.ptrs);
     cb_free(self->reply.owned);
-    if (self->batches)
-        for (int t = 0; t < self->config.threads; t++)
-            cb_free(self->batches[t].tuples);
-    cb_free(self->batches);
     cb_free(self->gossip_payloads);
     anna_subs_destroy(&self->subs);
     for (size_t i = 0; i < self->push_batches_cap; i++)
@@ -648,6 +695,56 @@ static void s_response_pack(const KeyResponse *resp, size_t *sizes, zmq_msg_t *m
 
 //  ---- GET / PUT ----------------------------------------------------------------------------
 
+//  Changed keys are remembered for gossip only when some other thread or node may own them.
+static int s_mark_flags(const anna_worker_t *self)
+{
+    return self->config.replication > 1 || !self->alone ? ANNA_STORE_MARK : 0;
+}
+
+//  True if this node is among the owner nodes of key.
+static bool s_node_owns(const anna_worker_t *self, const char *key, size_t len)
+{
+    return self->alone || anna_cluster_node_owns(self->cluster, self->self_ip, key, len);
+}
+
+//  Owner nodes of a key counting in a client's address cache: G, or fewer members.
+static size_t s_owner_nodes(const anna_worker_t *self)
+{
+    size_t members = anna_cluster_count(self->cluster);
+    size_t g = anna_cluster_global_rep(self->cluster);
+    return self->alone ? 1 : members < g ? members : g;
+}
+
+//  Encodes text as an LWW value into the reply.
+static void s_reply_text(anna_worker_t *self, const char *text, size_t len, KeyTuple *out)
+{
+    lat_t value;
+    lat_init(&value, LAT_LWW);
+    lat_lww_assign(&value, cb_clock_lww_now(), self->thread, text, len);
+    cb_bytes_t *payload = s_reply_own(self);
+    int rc = wire_encode(&value, payload);
+    assert(rc == 0);
+    (void)rc;
+    lat_fini(&value);
+    out->lattice_type = LATTICE_TYPE__LWW;
+    out->payload.data = payload->data;
+    out->payload.len = payload->len;
+}
+
+static void s_get_members(anna_worker_t *self, KeyTuple *out)
+{
+    size_t n = anna_cluster_count(self->cluster);
+    size_t cap = 128 + n * (ANNA_CLUSTER_ADDRESS + 4);
+    char *json = anna_arena_alloc(self->arena, cap);
+    size_t len = (size_t)snprintf(json, cap, "{\"self\":\"%s\",\"members\":[", self->self_ip);
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(json + len, cap - len, "%s\"%s\"", i ? "," : "",
+                                anna_cluster_member(self->cluster, i));
+    len += (size_t)snprintf(json + len, cap - len, "],\"global_replication\":%" PRIu32 "}",
+                            anna_cluster_global_rep(self->cluster));
+    s_reply_text(self, json, len, out);
+}
+
 static void s_get_stats(anna_worker_t *self, KeyTuple *out)
 {
     anna_worker_stats_t snapshot = self->stats;
@@ -657,17 +754,7 @@ static void s_get_stats(anna_worker_t *self, KeyTuple *out)
     s_wal_stats(self, &snapshot);
     char json[2048];
     size_t len = anna_worker_stats_format(&snapshot, self->thread, true, json, sizeof json);
-    lat_t value;
-    lat_init(&value, LAT_LWW);
-    lat_lww_assign(&value, cb_clock_lww_now(), self->thread, json, len);
-    cb_bytes_t *payload = s_reply_own(self);
-    int rc = wire_encode(&value, payload);
-    assert(rc == 0);
-    (void)rc;
-    lat_fini(&value);
-    out->lattice_type = LATTICE_TYPE__LWW;
-    out->payload.data = payload->data;
-    out->payload.len = payload->len;
+    s_reply_text(self, json, len, out);
 }
 
 static void s_get(anna_worker_t *self, const char *key, KeyTuple *out)
@@ -767,7 +854,7 @@ static void s_put(anna_worker_t *self, const KeyTuple *in, KeyTuple *out)
                                         lat_kind_name((lat_kind_t)kind), cb_strerror(rc)));
         return;
     }
-    int flags = self->config.replication > 1 ? ANNA_STORE_MARK : 0;
+    int flags = s_mark_flags(self);
     if (stored && (int64_t)(stored_size + in->payload.len) > max) {
         //  The merge might grow the value past the limit (a set gaining elements): merge
         //  into a copy and keep it only if its encoding fits, so that stored values stay
@@ -884,9 +971,14 @@ static void s_handle_tuple(anna_worker_t *self, RequestType type, const KeyTuple
     }
     size_t owners;
     bool owns = anna_placement_owns(self->placement, self->thread, key, len, &owners);
-    //  The plain stats key is answered by whichever thread is asked, about itself.
-    if (kind == ANNA_KEY_STATS && stats_thread < 0)
+    //  The plain stats key is answered by whichever thread is asked, about itself; so is
+    //  the members key. Data keys are ours only on our owner threads of their owner nodes.
+    if ((kind == ANNA_KEY_STATS && stats_thread < 0) || kind == ANNA_KEY_MEMBERS)
         owns = true;
+    if (kind == ANNA_KEY_DATA) {
+        owners *= s_owner_nodes(self);
+        owns = owns && s_node_owns(self, key, len);
+    }
     if (in->address_cache_size > 0 && in->address_cache_size != owners)
         out->invalidate = true;
     if (!owns) {
@@ -896,6 +988,9 @@ static void s_handle_tuple(anna_worker_t *self, RequestType type, const KeyTuple
     if (kind == ANNA_KEY_STATS) {
         if (answer)
             s_get_stats(self, out);
+    } else if (kind == ANNA_KEY_MEMBERS) {
+        if (answer)
+            s_get_members(self, out);
     } else if (type == REQUEST_TYPE__GET) {
         //  Only data keys change, so only they can be subscribed to.
         if (kind == ANNA_KEY_DATA && (in->subscribe || in->unsubscribe) &&
@@ -1111,10 +1206,66 @@ static void s_handle_request(anna_worker_t *self, const uint8_t *data, size_t si
 
 //  ---- gossip -------------------------------------------------------------------------------
 
-static void s_gossip_flush(anna_worker_t *self)
+//  Sends one gossip message to address, through fault injection when it is on. Consumes
+//  *msg. Returns 0 (sent, or lost on purpose) or a negative errno (peer's queue full...).
+static int s_gossip_send(anna_worker_t *self, const char *address, zmq_msg_t *msg)
 {
-    for (int t = 0; t < self->config.threads; t++) {
-        s_batch_t *batch = &self->batches[t];
+    int delay = 0;
+    switch (anna_faults_next(&self->faults, &delay)) {
+    case ANNA_FAULT_DROP:
+        self->stats.faults++;
+        zmq_msg_close(msg);
+        return 0;
+    case ANNA_FAULT_DUP: {
+        self->stats.faults++;
+        zmq_msg_t copy;
+        zmq_msg_init(&copy);
+        zmq_msg_copy(&copy, msg);
+        anna_pushcache_send(self->gossip_out, address, &copy);
+        break;
+    }
+    case ANNA_FAULT_DELAY:
+        self->stats.faults++;
+        if (self->ndelayed == self->delayed_cap) {
+            self->delayed_cap = self->delayed_cap ? 2 * self->delayed_cap : 16;
+            self->delayed = cb_realloc(self->delayed, self->delayed_cap * sizeof *self->delayed);
+        }
+        s_delayed_t *d = &self->delayed[self->ndelayed++];
+        d->address = cb_strdup(address);
+        zmq_msg_init(&d->msg);
+        zmq_msg_move(&d->msg, msg);
+        zmq_msg_close(msg);
+        d->due_ms = cb_clock_mono_ms() + delay;
+        return 0;
+    case ANNA_FAULT_NONE:
+        break;
+    }
+    return anna_pushcache_send(self->gossip_out, address, msg);
+}
+
+//  Sends the delayed messages that are due (all of them if all), in due order or not: the
+//  order they leave in is part of the fault.
+static void s_release_delayed(anna_worker_t *self, int64_t now, bool all)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->ndelayed; i++) {
+        s_delayed_t *d = &self->delayed[i];
+        if (all || d->due_ms <= now) {
+            anna_pushcache_send(self->gossip_out, d->address, &d->msg);
+            cb_free(d->address);
+        } else
+            self->delayed[kept++] = *d;
+    }
+    self->ndelayed = kept;
+}
+
+//  Sends every batch. Returns how many messages could not be sent; their keys are marked
+//  again, so they go in the next round (merges are idempotent: a duplicate does no harm).
+static size_t s_gossip_flush(anna_worker_t *self)
+{
+    size_t failed = 0;
+    for (size_t d = 0; d < self->ndests; d++) {
+        s_batch_t *batch = &self->dests[d].batch;
         if (batch->len == 0)
             continue;
         KeyTuple **ptrs = anna_arena_alloc(self->arena, batch->len * sizeof *ptrs);
@@ -1128,18 +1279,16 @@ static void s_gossip_flush(anna_worker_t *self)
         size_t size = key_request__get_packed_size(&req);
         zmq_msg_init_size(&msg, size);
         key_request__pack(&req, zmq_msg_data(&msg));
-        if (zmq_msg_send(&msg, self->peers[t], ZMQ_DONTWAIT) >= 0) {
+        int rc = s_gossip_send(self, self->dests[d].address, &msg);
+        if (rc == 0) {
             self->stats.gossip_sent++;
             self->stats.gossip_keys_sent += batch->len;
         } else {
-            //  The peer is not keeping up (or we are stopping): send these keys again in
-            //  the next round. Merges are idempotent, so a later duplicate does no harm.
-            int err = errno;
-            zmq_msg_close(&msg);
+            failed++;
             self->stats.gossip_failed++;
-            if (err != ETERM && cb_log_ratelimit(&self->log_last))
-                cb_warn("thread %" PRIu32 ": gossip to thread %d not sent (%s); retrying",
-                        self->thread, t, zmq_strerror(err));
+            if (rc != -ETERM && cb_log_ratelimit(&self->log_last))
+                cb_warn("thread %" PRIu32 ": gossip to %s not sent (%s); retrying",
+                        self->thread, self->dests[d].address, cb_strerror(rc));
             for (size_t i = 0; i < batch->len; i++)
                 anna_store_mark(self->store, batch->tuples[i].key);
         }
@@ -1150,14 +1299,54 @@ static void s_gossip_flush(anna_worker_t *self)
     self->ngossip_payloads = 0;
     self->gossip_batched_bytes = 0;
     anna_arena_reset(self->arena);
+    return failed;
 }
 
-//  Visitor of the change set: adds the key's full state to the batch of every other owner.
+//  The batch of the gossip port of thread t of node ip (added on first use).
+static s_batch_t *s_dest(anna_worker_t *self, const char *ip, uint32_t t)
+{
+    char address[96];
+    //  Our own threads are reached where we listen: the bind address, or loopback when
+    //  bound to every interface.
+    const char *host = strcmp(ip, self->self_ip) ? ip
+                       : strcmp(self->config.bind, "0.0.0.0") ? self->config.bind
+                                                               : "127.0.0.1";
+    snprintf(address, sizeof address, "tcp://%s:%d", host,
+             ANNA_PORT_GOSSIP + self->config.port_offset + (int)t);
+    for (size_t i = 0; i < self->ndests; i++)
+        if (!strcmp(self->dests[i].address, address))
+            return &self->dests[i].batch;
+    if (self->ndests == self->dests_cap) {
+        self->dests_cap = self->dests_cap ? 2 * self->dests_cap : 8;
+        self->dests = cb_realloc(self->dests, self->dests_cap * sizeof *self->dests);
+    }
+    s_dest_t *dest = &self->dests[self->ndests++];
+    memset(dest, 0, sizeof *dest);
+    dest->address = cb_strdup(address);
+    return &dest->batch;
+}
+
+//  Adds the key's full state to the batch of every other owner: each owner thread of each
+//  owner node, but us.
 static void s_gossip_key(void *arg, const char *key, const lat_t *value)
 {
     anna_worker_t *self = arg;
-    uint32_t owners[ANNA_MAX_THREADS];
-    size_t n = anna_placement_owners(self->placement, key, strlen(key), owners);
+    size_t klen = strlen(key);
+    uint32_t threads[ANNA_MAX_THREADS];
+    size_t nt = anna_placement_owners(self->placement, key, klen, threads);
+    const char *nodes[64];
+    size_t nn = 1;
+    nodes[0] = self->self_ip;
+    if (!self->alone)
+        nn = anna_cluster_owners(self->cluster, key, klen, nodes, 64);
+    s_batch_t *batches[64 * ANNA_MAX_THREADS];
+    size_t nb = 0;
+    for (size_t i = 0; i < nn; i++)
+        for (size_t k = 0; k < nt; k++)
+            if (strcmp(nodes[i], self->self_ip) || threads[k] != self->thread)
+                batches[nb++] = s_dest(self, nodes[i], threads[k]);
+    if (nb == 0)
+        return;
     if (self->ngossip_payloads == self->gossip_payloads_cap) {
         self->gossip_payloads_cap = self->gossip_payloads_cap ? 2 * self->gossip_payloads_cap : 64;
         self->gossip_payloads = cb_realloc(self->gossip_payloads,
@@ -1171,8 +1360,8 @@ static void s_gossip_key(void *arg, const char *key, const lat_t *value)
     //  a message then holds either at most S_GOSSIP_FLUSH_BYTES or a single key, and stays
     //  below the receiver's limit of max-value-bytes + 1 MiB.
     //  The key count is bounded too, far below the receiver's S_MAX_TUPLES, since keys with
-    //  empty values add next to no bytes.
-    size_t klen = strlen(key);
+    //  empty values add next to no bytes. (s_dest pointers stay valid: flushing empties
+    //  batches but never moves them.)
     if ((self->gossip_batched_bytes > 0 &&
          self->gossip_batched_bytes + encoded.len + klen > S_GOSSIP_FLUSH_BYTES) ||
         self->ngossip_payloads >= S_GOSSIP_MAX_KEYS)
@@ -1180,10 +1369,8 @@ static void s_gossip_key(void *arg, const char *key, const lat_t *value)
     cb_bytes_t *payload = &self->gossip_payloads[self->ngossip_payloads++];
     *payload = encoded;
     static const KeyTuple init = KEY_TUPLE__INIT;
-    for (size_t i = 0; i < n; i++) {
-        if (owners[i] == self->thread)
-            continue;
-        s_batch_t *batch = &self->batches[owners[i]];
+    for (size_t i = 0; i < nb; i++) {
+        s_batch_t *batch = batches[i];
         if (batch->len == batch->cap) {
             batch->cap = batch->cap ? 2 * batch->cap : 64;
             batch->tuples = cb_realloc(batch->tuples, batch->cap * sizeof *batch->tuples);
@@ -1222,6 +1409,7 @@ static void s_handle_gossip(anna_worker_t *self, const uint8_t *data, size_t siz
         return;
     }
     self->stats.gossip_received++;
+    int flags = 0;
     for (size_t i = 0; i < req->n_tuples; i++) {
         const KeyTuple *in = req->tuples[i];
         const char *key = in->key ? in->key : "";
@@ -1229,8 +1417,10 @@ static void s_handle_gossip(anna_worker_t *self, const uint8_t *data, size_t siz
         size_t owners;
         int stats_thread;
         lat_t value;
-        //  Only keys we own, of a valid kind, and within the size limit are merged. Gossip
-        //  is not gossiped again: the sender sends to every owner itself.
+        //  Only keys of this thread, of a valid kind, and within the size limit are merged.
+        //  Gossip is not gossiped again: the sender sends to every owner itself. The node
+        //  is not checked: a sender may know of a membership change before us; a key we
+        //  do not own leaves again with the next walk of the shard.
         if (len == 0 || len > ANNA_MAX_KEY_BYTES ||
             anna_placement_classify(self->placement, key, len, &stats_thread) != ANNA_KEY_DATA ||
             !anna_placement_owns(self->placement, self->thread, key, len, &owners) ||
@@ -1240,7 +1430,7 @@ static void s_handle_gossip(anna_worker_t *self, const uint8_t *data, size_t siz
             self->stats.gossip_rejected++;
             continue;
         }
-        int rc = anna_store_merge_move(self->store, key, &value, 0);
+        int rc = anna_store_merge_move(self->store, key, &value, flags);
         if (rc == 1) {
             anna_subs_touch(self->subs, key);
             s_wal_append(self, key, (int)in->lattice_type, in->payload.data, in->payload.len);
@@ -1255,6 +1445,115 @@ static void s_handle_gossip(anna_worker_t *self, const uint8_t *data, size_t siz
         }
         self->stats.gossip_keys_received++;
     }
+}
+
+//  ---- cluster: membership changes, walks of the shard, hand-over ---------------------------
+
+//  One step of a walk: the next move_batch keys (from the end down, so that removing keys
+//  already visited moves none that is not) go to their other owners; the ones we no longer
+//  own are removed once every message of the step went out. Returns the messages that did
+//  not (their keys are marked for the next gossip round).
+static size_t s_sweep_step(anna_worker_t *self)
+{
+    size_t budget = (size_t)self->config.move_batch;
+    while (budget-- > 0 && self->sweep_pos > 0) {
+        const lat_t *value;
+        const char *key = anna_store_at(self->store, --self->sweep_pos, &value);
+        size_t len = strlen(key);
+        s_gossip_key(self, key, value);
+        self->stats.keys_moved++;
+        if (!s_node_owns(self, key, len)) {
+            if (self->ndrop == self->drop_cap) {
+                self->drop_cap = self->drop_cap ? 2 * self->drop_cap : 64;
+                self->drop = cb_realloc(self->drop, self->drop_cap * sizeof *self->drop);
+            }
+            self->drop[self->ndrop++] = cb_strdup(key);
+        }
+    }
+    size_t failed = s_gossip_flush(self);
+    for (size_t i = 0; i < self->ndrop; i++) {
+        //  A key whose state may not have left stays until a later walk sends it.
+        if (!failed && anna_store_remove(self->store, self->drop[i]))
+            self->stats.keys_dropped++;
+        cb_free(self->drop[i]);
+    }
+    self->ndrop = 0;
+    if (self->sweep_pos == 0)
+        self->sweeping = false;
+    return failed;
+}
+
+//  Anti-entropy walks run when some key has another owner.
+static bool s_anti_entropy_on(const anna_worker_t *self)
+{
+    return self->config.anti_entropy_ms > 0 && (self->config.replication > 1 || !self->alone);
+}
+
+static void s_sweep_start(anna_worker_t *self)
+{
+    self->sweeping = anna_store_count(self->store) > 0;
+    self->sweep_pos = anna_store_count(self->store);
+    if (self->sweeping)
+        self->stats.sweeps++;
+}
+
+//  The node is leaving: every key goes to its owners among the other members (the walk
+//  removes it here), retried until sent or the leave timeout; then the server is told.
+static void s_handover(anna_worker_t *self)
+{
+    int64_t deadline = cb_clock_mono_ms() + self->config.leave_timeout_ms;
+    if (anna_cluster_count(self->cluster) > 0 &&
+        anna_cluster_contains(self->cluster, self->self_ip) == false) {
+        s_sweep_start(self);
+        while (self->sweeping && cb_clock_mono_ms() < deadline)
+            s_sweep_step(self);
+        while ((anna_store_marked(self->store) > 0 || anna_store_count(self->store) > 0) &&
+               cb_clock_mono_ms() < deadline) {
+            //  What could not be sent (a full queue) is marked: send it again, and walk
+            //  what is left (keys kept because their step did not fully go out).
+            s_gossip(self);
+            s_sweep_start(self);
+            while (self->sweeping && cb_clock_mono_ms() < deadline)
+                s_sweep_step(self);
+            if (anna_store_count(self->store) > 0)
+                usleep(10 * 1000);
+        }
+        s_release_delayed(self, 0, true);
+        if (anna_store_count(self->store) > 0)
+            cb_warn("thread %" PRIu32 ": %zu keys not handed over within %d ms",
+                    self->thread, anna_store_count(self->store),
+                    self->config.leave_timeout_ms);
+    }
+    cb_bytes_t bytes = {0};
+    anna_membership_encode(CLUSTER_MESSAGE_TYPE__CLUSTER_HANDOVER_DONE, "", 0, "", NULL, NULL,
+                           NULL, self->thread, &bytes);
+    zmq_send(self->to_server, bytes.data, bytes.len, ZMQ_DONTWAIT);
+    cb_bytes_fini(&bytes);
+}
+
+static void s_handle_members(anna_worker_t *self, const uint8_t *data, size_t size)
+{
+    const char *why;
+    ClusterMessage *msg = anna_membership_decode(data, size, &self->pb_alloc, &why);
+    if (!msg)
+        return;                                 //  from our own routing thread: cannot be
+    anna_cluster_t *cluster = anna_membership_cluster(
+        msg, self->self_ip, anna_cluster_global_rep(self->cluster), (uint32_t)self->config.vnodes);
+    bool handover = msg->type == CLUSTER_MESSAGE_TYPE__CLUSTER_HANDOVER;
+    if (cluster) {
+        anna_cluster_destroy(&self->cluster);
+        self->cluster = cluster;
+    } else if (handover) {
+        //  The last member leaving: nobody to hand over to.
+        s_handover(self);
+        return;
+    }
+    self->alone = anna_cluster_count(self->cluster) == 1 &&
+                  anna_cluster_contains(self->cluster, self->self_ip);
+    if (handover)
+        s_handover(self);
+    else if (!self->alone)
+        s_sweep_start(self);
 }
 
 //  ---- pushes to subscribers ----------------------------------------------------------------
@@ -1382,7 +1681,7 @@ static void s_push(anna_worker_t *self)
 
 //  ---- the actor loop -----------------------------------------------------------------------
 
-typedef enum { S_FROM_KEYS, S_FROM_RESP, S_FROM_GOSSIP } s_from_t;
+typedef enum { S_FROM_KEYS, S_FROM_RESP, S_FROM_GOSSIP, S_FROM_MEMBERS } s_from_t;
 
 //  Receives and handles up to S_BATCH messages from sock.
 static void s_drain(anna_worker_t *self, void *sock, s_from_t from)
@@ -1411,6 +1710,8 @@ static void s_drain(anna_worker_t *self, void *sock, s_from_t from)
             s_log_peer(self, "empty frame", 0);
         } else if (from == S_FROM_GOSSIP)
             s_handle_gossip(self, zmq_msg_data(&msg), size);
+        else if (from == S_FROM_MEMBERS)
+            s_handle_members(self, zmq_msg_data(&msg), size);
         else
             s_handle_request(self, zmq_msg_data(&msg), size, from == S_FROM_RESP);
         zmq_msg_close(&msg);
@@ -1432,39 +1733,56 @@ static void s_flush_deferred(anna_worker_t *self, bool send)
     self->ndeferred = 0;
 }
 
+//  The poll timeout: until the next thing due (gossip, log sync, a walk step, a delayed
+//  message, anti-entropy), or -1 when nothing is, so that an idle server sleeps.
+static long s_poll_timeout(anna_worker_t *self, int64_t now)
+{
+    int64_t due = -1;
+#define S_DUE(t) do { int64_t t_ = (t) < now ? now : (t); if (due < 0 || t_ < due) due = t_; } while (0)
+    if (anna_store_marked(self->store) > 0)
+        S_DUE(self->next_gossip_ms);
+    if (self->wal) {
+        long ms = anna_wal_due_ms(self->wal, now);
+        if (ms >= 0)
+            S_DUE(now + ms);
+    }
+    //  A walk goes a step per millisecond at most: clients keep being served between steps.
+    if (self->sweeping)
+        S_DUE(now + 1);
+    for (size_t i = 0; i < self->ndelayed; i++)
+        S_DUE(self->delayed[i].due_ms);
+    if (s_anti_entropy_on(self))
+        S_DUE(self->next_anti_entropy_ms);
+#undef S_DUE
+    return due < 0 ? -1 : (long)(due - now);
+}
+
 static void *s_run(void *arg)
 {
     anna_worker_t *self = arg;
     self->next_gossip_ms = cb_clock_mono_ms();
+    self->next_anti_entropy_ms = self->next_gossip_ms + self->config.anti_entropy_ms;
     while (!self->terminated) {
         zmq_pollitem_t items[] = {{self->keys, 0, ZMQ_POLLIN, 0},
                                   {self->gossip, 0, ZMQ_POLLIN, 0},
+                                  {self->members, 0, ZMQ_POLLIN, 0},
                                   {self->ikeys, 0, ZMQ_POLLIN, 0}};
-        //  Sleep until a message arrives, or until gossip is due if a key changed: an idle
-        //  server uses no CPU.
-        long timeout = -1;
-        if (anna_store_marked(self->store) > 0) {
-            int64_t wait = self->next_gossip_ms - cb_clock_mono_ms();
-            timeout = wait < 0 ? 0 : (long)wait;
-        }
-        if (self->wal) {
-            long due = anna_wal_due_ms(self->wal, cb_clock_mono_ms());
-            if (due >= 0 && (timeout < 0 || due < timeout))
-                timeout = due;
-        }
-        if (zmq_poll(items, self->ikeys ? 3 : 2, timeout) < 0) {
+        long timeout = s_poll_timeout(self, cb_clock_mono_ms());
+        if (zmq_poll(items, self->ikeys ? 4 : 3, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != ETERM)
                 cb_error("thread %" PRIu32 ": zmq_poll: %s", self->thread, zmq_strerror(errno));
             break;
         }
-        if (items[2].revents & ZMQ_POLLIN)
+        if (self->ikeys && (items[3].revents & ZMQ_POLLIN))
             s_drain(self, self->ikeys, S_FROM_RESP);
         if (items[0].revents & ZMQ_POLLIN)
             s_drain(self, self->keys, S_FROM_KEYS);
         if (items[1].revents & ZMQ_POLLIN)
             s_drain(self, self->gossip, S_FROM_GOSSIP);
+        if (items[2].revents & ZMQ_POLLIN)
+            s_drain(self, self->members, S_FROM_MEMBERS);
         //  Nothing is acknowledged before the log holds it (and, with --fsync always, the
         //  disk): one commit for the whole iteration, then its replies. Gossip merges are
         //  logged too.
@@ -1474,13 +1792,21 @@ static void *s_run(void *arg)
         }
         if (anna_subs_changed(self->subs) > 0)
             s_push(self);
-        if (anna_store_marked(self->store) > 0) {
-            int64_t now = cb_clock_mono_ms();
-            if (now >= self->next_gossip_ms) {
-                s_gossip(self);
-                self->next_gossip_ms = now + self->config.gossip_ms;
-            }
+        int64_t now = cb_clock_mono_ms();
+        if (anna_store_marked(self->store) > 0 && now >= self->next_gossip_ms) {
+            s_gossip(self);
+            self->next_gossip_ms = now + self->config.gossip_ms;
         }
+        if (self->ndelayed)
+            s_release_delayed(self, now, false);
+        if (s_anti_entropy_on(self) && now >= self->next_anti_entropy_ms) {
+            //  Repairs what gossip lost (a peer's full queue, a restart, injected faults).
+            if (!self->sweeping)
+                s_sweep_start(self);
+            self->next_anti_entropy_ms = now + self->config.anti_entropy_ms;
+        }
+        if (self->sweeping)
+            s_sweep_step(self);
     }
     //  The context is shut down: close our sockets so that zmq_ctx_term can finish.
     s_flush_deferred(self, false);

@@ -1,5 +1,9 @@
 //  anna/worker.h: the worker actor (Anna §2.3): one thread per core, each owning one shard
 //  (an anna_store_t) and its sockets; threads share nothing and talk only by messages.
+//  In a cluster, a key's owners are its local owner threads on each of its G owner nodes;
+//  the routing thread tells the worker the members (anna/routing.h), and on each change the
+//  worker walks its shard, a batch per loop iteration, sending every key to its other owners
+//  and dropping the keys it no longer owns once they are sent (Anna §2.9).
 //  Answers KeyRequests on port 6200+offset+t (and, when RESP is on, on inproc from the node's
 //  RESP threads: ANNA_INPROC_KEYS below), merges replica gossip on 6250+offset+t and
 //  gossips its changed keys to the other owners every gossip period (Anna §2.6, §2.7).
@@ -58,6 +62,10 @@ typedef struct {
     uint64_t push_keys;         //  key values in them
     uint64_t push_dropped;      //  update messages dropped (subscriber's queue full)
     uint64_t subs_dropped;      //  subscriptions removed because their subscriber was dead
+    uint64_t sweeps;            //  walks of the shard sending keys to their other owners
+    uint64_t keys_moved;        //  key states sent by those walks (moves, anti-entropy)
+    uint64_t keys_dropped;      //  keys removed after being handed to their new owners
+    uint64_t faults;            //  gossip messages dropped, doubled or delayed on purpose
     uint64_t wal_records;       //  merges appended to the write-ahead log (--wal-dir)
     uint64_t wal_fsyncs;        //  fsyncs of the log
     uint64_t wal_compactions;   //  rewrites of the log as a snapshot
