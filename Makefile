@@ -122,6 +122,7 @@ stop:
 bench: all
 	@bench/run.sh build
 	@bench/resp_bench.sh build
+	@bench/cluster_bench.sh build
 
 headers:
 	@for h in $$(ls */*.h); do echo "#include \"$$h\"" | $(CC) $(CFLAGS) -x c -fsyntax-only - || exit 1; done

@@ -66,10 +66,13 @@ int main(int argc, char **argv)
                  anna_config_resp_port(&config));
     fprintf(stderr,
             "anna-server ready: %d thread%s, keys tcp://%s:%s, gossip tcp://%s:%s, routing "
-            "tcp://%s:%d%s, replication %d, advertised as %s\n",
+            "tcp://%s:%d%s, cluster tcp://%s:%d%s%s, replication %d (global %d), advertised "
+            "as %s\n",
             config.threads, config.threads == 1 ? "" : "s", config.bind, keys, config.bind,
-            gossip, config.bind, ANNA_PORT_ROUTING + config.port_offset, resp,
-            config.replication, anna_config_public_ip(&config));
+            gossip, config.bind, ANNA_PORT_ROUTING + config.port_offset, resp, config.bind,
+            ANNA_PORT_CLUSTER + config.port_offset, config.seed[0] ? ", joined through " : "",
+            config.seed, config.replication, config.global_replication,
+            anna_config_public_ip(&config));
     fflush(stderr);
 
     int sig = 0;

@@ -86,12 +86,13 @@ stop_scheduler "$SCHED_PID" restarted
 kill -0 "$ANNA_PID" || fail "anna-server died during the test"
 
 # End to end with real executors (when they are built): their own KVS, a scheduler on
-# offset + 2, two cb-executors, example functions. No fakes. The KVS's offset + 150 keeps its
-# ports (6350, 6400, 6600 plus the offset) clear of ours and of the next test's (+300).
+# offset + 2, two cb-executors, example functions. No fakes. The KVS's offset + 170 keeps its
+# ports (keys 6370, gossip 6420, cluster 6570, routing 6620 plus the offset) clear of ours
+# (6200+, 6250+, 6400, 6450) and of the next test's (+300).
 EXAMPLES="$T_BIN/../examples"
 if [ -x "$T_BIN/cb-executor" ] && [ -f "$EXAMPLES/incr.so" ] && [ -f "$EXAMPLES/square.so" ]; then
-    T_OFFSET=$((T_OFFSET + 150)) start_anna e2e-kvs --threads 1
-    E2E_KVS=$(T_OFFSET=$((T_OFFSET + 150)) routing_addr)
+    T_OFFSET=$((T_OFFSET + 170)) start_anna e2e-kvs --threads 1
+    E2E_KVS=$(T_OFFSET=$((T_OFFSET + 170)) routing_addr)
     start_scheduler e2e $((T_OFFSET + 2)) --kvs "$E2E_KVS"
     for i in 0 1; do
         "$T_BIN/cb-executor" --node n0 --index $i --scheduler tcp://127.0.0.1:$((5009 + T_OFFSET)) \
