@@ -165,9 +165,17 @@ size_t anna_cluster_expire(anna_cluster_t *self, int64_t now_ms, int64_t timeout
 size_t anna_cluster_owners(const anna_cluster_t *self, const void *key, size_t len,
                            const char **out, size_t max)
 {
+    return anna_cluster_owners_rep(self, key, len, self->global_rep, out, max);
+}
+
+size_t anna_cluster_owners_rep(const anna_cluster_t *self, const void *key, size_t len,
+                               uint32_t rep, const char **out, size_t max)
+{
     assert(self && (out || max == 0));
     uint32_t ids[S_MAX_REP];
-    size_t want = self->global_rep < max ? self->global_rep : max;
+    if (rep > S_MAX_REP)
+        rep = S_MAX_REP;
+    size_t want = rep < max ? rep : max;
     size_t n = anna_ring_lookup_key(self->ring, key, len, ids, want);
     for (size_t i = 0; i < n; i++)
         out[i] = self->nodes[ids[i]].address;
@@ -177,8 +185,14 @@ size_t anna_cluster_owners(const anna_cluster_t *self, const void *key, size_t l
 bool anna_cluster_node_owns(const anna_cluster_t *self, const char *address, const void *key,
                             size_t len)
 {
+    return anna_cluster_node_owns_rep(self, address, key, len, self->global_rep);
+}
+
+bool anna_cluster_node_owns_rep(const anna_cluster_t *self, const char *address,
+                                const void *key, size_t len, uint32_t rep)
+{
     const char *owners[S_MAX_REP];
-    size_t n = anna_cluster_owners(self, key, len, owners, S_MAX_REP);
+    size_t n = anna_cluster_owners_rep(self, key, len, rep, owners, S_MAX_REP);
     for (size_t i = 0; i < n; i++)
         if (!strcmp(owners[i], address))
             return true;

@@ -56,6 +56,12 @@ size_t anna_cluster_expire(anna_cluster_t *self, int64_t now_ms, int64_t timeout
 //  out[0..max), primary first; returns how many: min(global_rep, members, max).
 size_t anna_cluster_owners(const anna_cluster_t *self, const void *key, size_t len,
                            const char **out, size_t max);
+//  As anna_cluster_owners with `rep` owner nodes instead of the cluster's global_rep.
+size_t anna_cluster_owners_rep(const anna_cluster_t *self, const void *key, size_t len,
+                               uint32_t rep, const char **out, size_t max);
+//  True if address is among the `rep` owners of key.
+bool anna_cluster_node_owns_rep(const anna_cluster_t *self, const char *address,
+                                const void *key, size_t len, uint32_t rep);
 //  True if this node is among the owners of key.
 bool anna_cluster_owns(const anna_cluster_t *self, const void *key, size_t len);
 //  True if address is among the owners of key.

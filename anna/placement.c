@@ -12,6 +12,9 @@
 #include "anna/ring.h"
 #include "common/alloc.h"
 
+//  Most threads of a node (anna/config.h: ANNA_MAX_THREADS).
+#define ANNA_PLACEMENT_MAX_THREADS 64
+
 struct _anna_placement_t {
     anna_ring_t *ring;          //  local ring: members are thread ids
     uint32_t threads;
@@ -56,6 +59,9 @@ anna_key_kind_t anna_placement_classify(const anna_placement_t *self, const char
         return ANNA_KEY_DATA;
     if (len == sizeof ANNA_MEMBERS_KEY - 1 && !memcmp(key, ANNA_MEMBERS_KEY, len))
         return ANNA_KEY_MEMBERS;
+    static const size_t rlen = sizeof ANNA_REPLICATION_PREFIX - 1;
+    if (len > rlen && !memcmp(key, ANNA_REPLICATION_PREFIX, rlen))
+        return ANNA_KEY_REPLICATION;
     if (len < slen || memcmp(key, ANNA_STATS_KEY, slen) != 0)
         return ANNA_KEY_RESERVED;
     if (len == slen)
@@ -80,6 +86,13 @@ anna_key_kind_t anna_placement_classify(const anna_placement_t *self, const char
 size_t anna_placement_owners(const anna_placement_t *self, const char *key, size_t len,
                              uint32_t *out)
 {
+    return anna_placement_owners_rep(self, key, len, self->replication, out);
+}
+
+size_t anna_placement_owners_rep(const anna_placement_t *self, const char *key, size_t len,
+                                 uint32_t replication, uint32_t *out)
+{
+    assert(replication >= 1 && replication <= self->threads);
     int thread;
     anna_key_kind_t kind = anna_placement_classify(self, key, len, &thread);
     if (kind == ANNA_KEY_STATS || kind == ANNA_KEY_MEMBERS) {
@@ -90,7 +103,19 @@ size_t anna_placement_owners(const anna_placement_t *self, const char *key, size
         out[0] = 0;
         return 1;
     }
-    return anna_ring_lookup_key(self->ring, key, len, out, self->replication);
+    return anna_ring_lookup_key(self->ring, key, len, out, replication);
+}
+
+bool anna_placement_owns_rep(const anna_placement_t *self, uint32_t thread, const char *key,
+                             size_t len, uint32_t replication, size_t *owners)
+{
+    uint32_t out[ANNA_PLACEMENT_MAX_THREADS];
+    size_t n = anna_placement_owners_rep(self, key, len, replication, out);
+    *owners = n;
+    for (size_t i = 0; i < n; i++)
+        if (out[i] == thread)
+            return true;
+    return false;
 }
 
 bool anna_placement_owns(const anna_placement_t *self, uint32_t thread, const char *key,
@@ -136,7 +161,16 @@ void anna_placement_test(bool verbose)
     assert(s_classify(p, "", &t) == ANNA_KEY_DATA);
     assert(s_classify(p, "ANNA_METADATA", &t) == ANNA_KEY_DATA);
     assert(s_classify(p, "ANNA_METADATA|", &t) == ANNA_KEY_RESERVED);
-    assert(s_classify(p, "ANNA_METADATA|replication|k", &t) == ANNA_KEY_RESERVED);
+    assert(s_classify(p, "ANNA_METADATA|replication|k", &t) == ANNA_KEY_REPLICATION);
+    assert(s_classify(p, "ANNA_METADATA|replication|", &t) == ANNA_KEY_RESERVED);
+    assert(s_classify(p, "ANNA_METADATA|members", &t) == ANNA_KEY_MEMBERS);
+    //  An override's replication, primary first like the default's.
+    uint32_t one[4], three[4];
+    assert(anna_placement_owners_rep(p, "k", 1, 1, one) == 1);
+    assert(anna_placement_owners_rep(p, "k", 1, 3, three) == 3 && three[0] == one[0]);
+    size_t owners;
+    assert(anna_placement_owns_rep(p, three[2], "k", 1, 3, &owners) && owners == 3);
+    assert(!anna_placement_owns_rep(p, three[2], "k", 1, 1, &owners) && owners == 1);
     assert(s_classify(p, "ANNA_METADATA|stats", &t) == ANNA_KEY_STATS && t == -1);
     assert(s_classify(p, "ANNA_METADATA|stats|0", &t) == ANNA_KEY_STATS && t == 0);
     assert(s_classify(p, "ANNA_METADATA|stats|3", &t) == ANNA_KEY_STATS && t == 3);

@@ -21,11 +21,16 @@
 //  answers it.
 #define ANNA_MEMBERS_KEY "ANNA_METADATA|members"
 
+//  Per-key replication (Anna §2.8): an LWW value "G L" under ANNA_REPLICATION_PREFIX "<key>"
+//  gives <key> G owner nodes and L owner threads on each, instead of the node's defaults.
+#define ANNA_REPLICATION_PREFIX "ANNA_METADATA|replication|"
+
 typedef enum {
     ANNA_KEY_DATA,              //  an ordinary key
     ANNA_KEY_RESERVED,          //  ANNA_METADATA|... other than the stats keys
     ANNA_KEY_STATS,             //  ANNA_STATS_KEY, or ANNA_STATS_KEY "|<t>" with t < threads
     ANNA_KEY_MEMBERS,           //  ANNA_MEMBERS_KEY
+    ANNA_KEY_REPLICATION,       //  ANNA_REPLICATION_PREFIX followed by a key
 } anna_key_kind_t;
 
 typedef struct _anna_placement_t anna_placement_t;
@@ -43,10 +48,16 @@ anna_key_kind_t anna_placement_classify(const anna_placement_t *self, const char
 //  returns how many (replication, or 1 for the stats keys).
 size_t anna_placement_owners(const anna_placement_t *self, const char *key, size_t len,
                              uint32_t *out);
+//  As anna_placement_owners with `replication` owners (1..threads) for a data key.
+size_t anna_placement_owners_rep(const anna_placement_t *self, const char *key, size_t len,
+                                 uint32_t replication, uint32_t *out);
 //  True if thread owns key; *owners gets the number of owners (what a client's address
 //  cache should hold for the key).
 bool anna_placement_owns(const anna_placement_t *self, uint32_t thread, const char *key,
                          size_t len, size_t *owners);
+//  As anna_placement_owns with `replication` owners for a data key.
+bool anna_placement_owns_rep(const anna_placement_t *self, uint32_t thread, const char *key,
+                             size_t len, uint32_t replication, size_t *owners);
 uint32_t anna_placement_threads(const anna_placement_t *self);
 uint32_t anna_placement_replication(const anna_placement_t *self);
 

@@ -864,6 +864,14 @@ static void s_worker_error(const anna_resp_tuple_t *t, char *buf, size_t len)
     case S_E_TOO_LARGE:
         snprintf(buf, len, "ERR %.*s", mlen, t->error_message ? t->error_message : "");
         break;
+    case S_E_WRONG_THREAD:
+        //  In a cluster, a key of other nodes (the message names them): RESP clients have no
+        //  routing tier, so they must ask one of those.
+        if (mlen > 0) {
+            snprintf(buf, len, "ERR key %.*s", mlen, t->error_message);
+            break;
+        }
+        //  fall through
     default:
         snprintf(buf, len, "ERR internal error %d from the worker thread: %.*s", t->error, mlen,
                  t->error_message ? t->error_message : "");

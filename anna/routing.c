@@ -17,12 +17,14 @@
 #include "anna/arena.h"
 #include "anna/cluster.h"
 #include "anna/membership.h"
+#include "anna/overrides.h"
 #include "anna/placement.h"
 #include "anna/pushcache.h"
 #include "common/alloc.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/rand.h"
+#include "proto/wire.h"
 
 #define S_BATCH 256
 //  Address requests carry keys only: small limits keep a hostile peer cheap (the reply
@@ -40,6 +42,9 @@ struct _anna_routing_t {
     anna_cluster_t *cluster;    //  the members as we see them; without us once leaving
     void *cpull;                //  PULL tcp://BIND:6400+offset: other nodes' messages
     void *ctl;                  //  PULL inproc: the server's commands (HANDOVER)
+    void *meta;                 //  PULL inproc: replication overrides from the workers
+    anna_overrides_t *overrides;
+    char **found;               //  scratch: the addresses of one key (G x L at most)
     void **to_workers;          //  PUSH per worker: MEMBERS, HANDOVER
     void *to_server;            //  PUSH inproc: joined / refused
     anna_pushcache_t *peers;    //  PUSH to the other nodes' cluster ports
@@ -121,7 +126,9 @@ anna_routing_t *anna_routing_new(void *ctx, const anna_config_t *config, size_t 
     }
     if (self->cpull)
         self->ctl = s_bind_pull(ctx, ANNA_INPROC_ROUTING_CTL, S_MAX_MSG, err, errlen);
-    if (!self->ctl) {
+    if (self->ctl)
+        self->meta = s_bind_pull(ctx, ANNA_INPROC_ROUTING_META, S_MAX_MSG, err, errlen);
+    if (!self->meta) {
         anna_routing_destroy(&self);
         return NULL;
     }
@@ -144,6 +151,9 @@ anna_routing_t *anna_routing_new(void *ctx, const anna_config_t *config, size_t 
     self->self_ip = self->config.public_ip[0] ? self->config.public_ip : self->config.bind;
     anna_membership_layout(config, self->layout, sizeof self->layout);
     self->join_count = anna_membership_join_count(cb_clock_wall_us() / 1000);
+    self->overrides = anna_overrides_new();
+    self->found = cb_calloc((size_t)config->threads * ANNA_OVERRIDES_MAX_GLOBAL,
+                            sizeof *self->found);
     self->cluster = anna_cluster_new(self->self_ip, self->join_count,
                                      (uint32_t)config->global_replication,
                                      (uint32_t)config->vnodes);
@@ -168,6 +178,7 @@ static void s_close_sockets(anna_routing_t *self)
     s_close(&self->pull);
     s_close(&self->cpull);
     s_close(&self->ctl);
+    s_close(&self->meta);
     s_close(&self->to_server);
     if (self->to_workers)
         for (int t = 0; t < self->config.threads; t++)
@@ -186,6 +197,8 @@ void anna_routing_destroy(anna_routing_t **self_p)
     s_close_sockets(self);
     anna_placement_destroy(&self->placement);
     anna_cluster_destroy(&self->cluster);
+    anna_overrides_destroy(&self->overrides);
+    cb_free(self->found);
     if (self->addresses)
         for (int t = 0; t < self->config.threads; t++)
             cb_free(self->addresses[t]);
@@ -211,15 +224,22 @@ static size_t s_key_addresses(anna_routing_t *self, const char *key, char **out)
 {
     size_t len = strlen(key);
     uint32_t threads[ANNA_MAX_THREADS];
-    size_t nt = anna_placement_owners(self->placement, key, len, threads);
     int stats_thread;
     if (anna_placement_classify(self->placement, key, len, &stats_thread) != ANNA_KEY_DATA) {
+        size_t nt = anna_placement_owners(self->placement, key, len, threads);
         for (size_t k = 0; k < nt; k++)
             out[k] = self->addresses[threads[k]];
         return nt;
     }
-    const char *nodes[64];
-    size_t nn = anna_cluster_owners(self->cluster, key, len, nodes, 64);
+    uint32_t global, local;
+    if (!anna_overrides_lookup(self->overrides, key, len, &global, &local)) {
+        global = anna_cluster_global_rep(self->cluster);
+        local = (uint32_t)self->config.replication;
+    }
+    size_t nt = anna_placement_owners_rep(self->placement, key, len, local, threads);
+    const char *nodes[ANNA_OVERRIDES_MAX_GLOBAL];
+    size_t nn = anna_cluster_owners_rep(self->cluster, key, len, global, nodes,
+                                        ANNA_OVERRIDES_MAX_GLOBAL);
     size_t n = 0;
     for (size_t i = 0; i < nn; i++)
         for (size_t k = 0; k < nt; k++)
@@ -257,15 +277,14 @@ static void s_handle(anna_routing_t *self, const uint8_t *data, size_t size)
     resp.addresses = anna_arena_alloc(self->arena, req->n_keys * sizeof *resp.addresses);
     KeyAddressResponse__KeyAddress *entries =
         anna_arena_alloc(self->arena, req->n_keys * sizeof *entries);
-    size_t most = (size_t)self->config.replication * anna_cluster_global_rep(self->cluster);
     for (size_t i = 0; i < req->n_keys; i++) {
         const char *key = req->keys[i] ? req->keys[i] : "";
         KeyAddressResponse__KeyAddress *entry = &entries[i];
         key_address_response__key_address__init(entry);
         entry->key = (char *)key;
-        entry->ips = anna_arena_alloc(self->arena, most * sizeof *entry->ips);
-        entry->n_ips = s_key_addresses(self, key, entry->ips);
-        assert(entry->n_ips <= most);
+        entry->n_ips = s_key_addresses(self, key, self->found);
+        entry->ips = anna_arena_alloc(self->arena, entry->n_ips * sizeof *entry->ips);
+        memcpy(entry->ips, self->found, entry->n_ips * sizeof *entry->ips);
         resp.addresses[i] = entry;
     }
     self->stats.keys += req->n_keys;
@@ -453,6 +472,26 @@ static void s_handle_ctl(anna_routing_t *self, const uint8_t *data, size_t size)
     cluster_message__free_unpacked(msg, &self->pb_alloc);
 }
 
+//  Replication overrides our workers merged (they checked them).
+static void s_handle_meta(anna_routing_t *self, const uint8_t *data, size_t size)
+{
+    KeyRequest *req = key_request__unpack(&self->pb_alloc, size, data);
+    if (!req)
+        return;
+    static const size_t plen = sizeof ANNA_REPLICATION_PREFIX - 1;
+    for (size_t i = 0; i < req->n_tuples; i++) {
+        const KeyTuple *t = req->tuples[i];
+        lat_t value;
+        char err[200];
+        if (!t->key || strncmp(t->key, ANNA_REPLICATION_PREFIX, plen) ||
+            wire_decode(LAT_LWW, t->payload.data, t->payload.len, &value) != 0)
+            continue;
+        anna_overrides_merge(self->overrides, t->key + plen, &value,
+                             (uint32_t)self->config.threads, err, sizeof err);
+        lat_fini(&value);
+    }
+}
+
 typedef void(s_handler_fn)(anna_routing_t *self, const uint8_t *data, size_t size);
 
 static void s_drain(anna_routing_t *self, void *sock, s_handler_fn *handler)
@@ -489,14 +528,15 @@ static void *s_run(void *arg)
     while (!self->terminated) {
         zmq_pollitem_t items[] = {{self->pull, 0, ZMQ_POLLIN, 0},
                                   {self->cpull, 0, ZMQ_POLLIN, 0},
-                                  {self->ctl, 0, ZMQ_POLLIN, 0}};
+                                  {self->ctl, 0, ZMQ_POLLIN, 0},
+                                  {self->meta, 0, ZMQ_POLLIN, 0}};
         //  Alone and not joining, nothing is due: an idle node uses no CPU.
         long timeout = -1;
         if (!self->in_cluster || anna_cluster_count(self->cluster) > 1) {
             int64_t wait = self->next_heartbeat_ms - cb_clock_mono_ms();
             timeout = wait < 0 ? 0 : (long)wait;
         }
-        if (zmq_poll(items, 3, timeout) < 0) {
+        if (zmq_poll(items, 4, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != ETERM)
@@ -509,6 +549,8 @@ static void *s_run(void *arg)
             s_drain(self, self->cpull, s_handle_cluster);
         if (items[2].revents & ZMQ_POLLIN)
             s_drain(self, self->ctl, s_handle_ctl);
+        if (items[3].revents & ZMQ_POLLIN)
+            s_drain(self, self->meta, s_handle_meta);
         int64_t now = cb_clock_mono_ms();
         if (now >= self->next_heartbeat_ms && !self->leaving)
             s_heartbeat(self, now);

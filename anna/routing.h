@@ -22,6 +22,9 @@
 #define ANNA_INPROC_MEMBERS "inproc://anna-members-"
 #define ANNA_INPROC_ROUTING_CTL "inproc://anna-routing-ctl"
 #define ANNA_INPROC_SERVER "inproc://anna-server-ctl"
+//  The routing thread binds a PULL here; workers send it every replication override that
+//  changed theirs (a KeyRequest PUT of ANNA_REPLICATION_PREFIX keys, anna/overrides.h).
+#define ANNA_INPROC_ROUTING_META "inproc://anna-routing-meta"
 
 typedef struct {
     uint64_t requests;          //  KeyAddressRequests answered or attempted

@@ -25,6 +25,7 @@
 #include "anna/cluster.h"
 #include "anna/faults.h"
 #include "anna/membership.h"
+#include "anna/overrides.h"
 #include "anna/placement.h"
 #include "anna/pushcache.h"
 #include "anna/resp.h"
@@ -115,6 +116,8 @@ struct _anna_worker_t {
     void *members;              //  PULL inproc: MEMBERS, HANDOVER from the routing thread
     void *to_server;            //  PUSH inproc: HANDOVER_DONE
     anna_cluster_t *cluster;    //  the live members (without us while handing over)
+    anna_overrides_t *overrides;    //  per-key replication factors
+    void *to_routing_meta;      //  PUSH inproc: overrides that changed, to our routing thread
     const char *self_ip;        //  our public IP (in config)
     bool alone;                 //  we are the only member: every key is ours, skip lookups
     bool sweeping;              //  walking the shard, sending each key to its other owners
@@ -268,7 +271,9 @@ static void s_close_sockets(anna_worker_t *self)
         zmq_close(self->members);
     if (self->to_server)
         zmq_close(self->to_server);
-    self->members = self->to_server = NULL;
+    if (self->to_routing_meta)
+        zmq_close(self->to_routing_meta);
+    self->members = self->to_server = self->to_routing_meta = NULL;
     for (size_t i = 0; i < self->ndelayed; i++) {
         zmq_msg_close(&self->delayed[i].msg);
         cb_free(self->delayed[i].address);
@@ -331,6 +336,9 @@ anna_worker_t *anna_worker_new(void *ctx, const anna_config_t *config, uint32_t 
         self->to_server = zmq_socket(ctx, ZMQ_PUSH);
         zmq_setsockopt(self->to_server, ZMQ_LINGER, &linger, sizeof linger);
         zmq_connect(self->to_server, ANNA_INPROC_SERVER);
+        self->to_routing_meta = zmq_socket(ctx, ZMQ_PUSH);
+        zmq_setsockopt(self->to_routing_meta, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_connect(self->to_routing_meta, ANNA_INPROC_ROUTING_META);
     }
     //  What is queued for another owner when the node stops (its hand-over above all) gets
     //  a while to leave.
@@ -340,6 +348,7 @@ anna_worker_t *anna_worker_new(void *ctx, const anna_config_t *config, uint32_t 
     self->cluster = anna_cluster_new(self->self_ip, 0, (uint32_t)config->global_replication,
                                      (uint32_t)config->vnodes);
     self->alone = true;
+    self->overrides = anna_overrides_new();
 #ifdef ANNA_FAULTS
     if (anna_faults_parse(&self->faults, getenv("ANNA_FAULTS"), thread, err, errlen) != 0) {
         anna_worker_destroy(&self);
@@ -408,6 +417,7 @@ void anna_worker_destroy(anna_worker_t **self_p)
     s_close_sockets(self);
     cb_free(self->resp_out);
     anna_cluster_destroy(&self->cluster);
+    anna_overrides_destroy(&self->overrides);
     for (size_t i = 0; i < self->ndests; i++) {
         cb_free(self->dests[i].address);
         cb_free(self->dests[i].batch.tuples);
@@ -701,18 +711,28 @@ static int s_mark_flags(const anna_worker_t *self)
     return self->config.replication > 1 || !self->alone ? ANNA_STORE_MARK : 0;
 }
 
-//  True if this node is among the owner nodes of key.
-static bool s_node_owns(const anna_worker_t *self, const char *key, size_t len)
+//  The replication of a data key: its override, or the node's G and L.
+static void s_rep(const anna_worker_t *self, const char *key, size_t len, uint32_t *global,
+                  uint32_t *local)
 {
-    return self->alone || anna_cluster_node_owns(self->cluster, self->self_ip, key, len);
+    if (!anna_overrides_lookup(self->overrides, key, len, global, local)) {
+        *global = anna_cluster_global_rep(self->cluster);
+        *local = (uint32_t)self->config.replication;
+    }
+}
+
+//  True if this node is among the `global` owner nodes of key.
+static bool s_node_owns(const anna_worker_t *self, const char *key, size_t len, uint32_t global)
+{
+    return self->alone ||
+           anna_cluster_node_owns_rep(self->cluster, self->self_ip, key, len, global);
 }
 
 //  Owner nodes of a key counting in a client's address cache: G, or fewer members.
-static size_t s_owner_nodes(const anna_worker_t *self)
+static size_t s_owner_nodes(const anna_worker_t *self, uint32_t global)
 {
     size_t members = anna_cluster_count(self->cluster);
-    size_t g = anna_cluster_global_rep(self->cluster);
-    return self->alone ? 1 : members < g ? members : g;
+    return self->alone ? 1 : members < global ? members : global;
 }
 
 //  Encodes text as an LWW value into the reply.
@@ -940,6 +960,72 @@ static bool s_subscription(anna_worker_t *self, const KeyTuple *in, const char *
     return false;
 }
 
+static void s_broadcast_override(anna_worker_t *self, const char *meta_key, int kind,
+                                 const void *payload, size_t len);
+static void s_sweep_start(anna_worker_t *self);
+
+//  "not owned by node 127.0.0.1; owners: 127.0.0.2 127.0.0.3" (in the arena).
+static const char *s_not_here(anna_worker_t *self, const char *key, size_t len)
+{
+    uint32_t global, local;
+    s_rep(self, key, len, &global, &local);
+    const char *nodes[ANNA_OVERRIDES_MAX_GLOBAL];
+    size_t n = anna_cluster_owners_rep(self->cluster, key, len, global, nodes,
+                                       ANNA_OVERRIDES_MAX_GLOBAL);
+    size_t cap = 64 + n * ANNA_CLUSTER_ADDRESS;
+    char *text = anna_arena_alloc(self->arena, cap);
+    size_t used = (size_t)snprintf(text, cap, "not owned by node %s; owners:", self->self_ip);
+    for (size_t i = 0; i < n && used < cap; i++)
+        used += (size_t)snprintf(text + used, cap - used, " %s", nodes[i]);
+    return text;
+}
+
+//  GET or PUT of ANNA_REPLICATION_PREFIX "<key>": the override of <key>'s replication.
+static void s_override(anna_worker_t *self, RequestType type, const char *meta_key,
+                       const KeyTuple *in, bool answer, KeyTuple *out)
+{
+    const char *key = meta_key + sizeof ANNA_REPLICATION_PREFIX - 1;
+    if (type == REQUEST_TYPE__GET) {
+        const lat_t *value = anna_overrides_get(self->overrides, key);
+        if (!value) {
+            s_tuple_error(self, out, ANNA_ERROR__KEY_DNE, "");
+            return;
+        }
+        if (answer) {
+            cb_bytes_t *payload = s_reply_own(self);
+            int rc = wire_encode(value, payload);
+            assert(rc == 0);
+            (void)rc;
+            out->lattice_type = LATTICE_TYPE__LWW;
+            out->payload.data = payload->data;
+            out->payload.len = payload->len;
+        }
+        return;
+    }
+    out->lattice_type = in->lattice_type;
+    lat_t value;
+    char err[200];
+    int rc = in->lattice_type == LATTICE_TYPE__LWW
+                 ? wire_decode(LAT_LWW, in->payload.data, in->payload.len, &value)
+                 : -EINVAL;
+    if (rc == 0) {
+        rc = anna_overrides_merge(self->overrides, key, &value,
+                                  (uint32_t)self->config.threads, err, sizeof err);
+        lat_fini(&value);
+    } else
+        snprintf(err, sizeof err, "a replication override is an LWW value \"G L\"");
+    if (rc < 0) {
+        s_tuple_error(self, out, ANNA_ERROR__BAD_REQUEST, anna_arena_printf(self->arena, "%s", err));
+        return;
+    }
+    if (rc == 1) {
+        //  Every thread of every node, and our routing thread, learn it now; the key's
+        //  replicas move to its new owners with the walk.
+        s_broadcast_override(self, meta_key, LAT_LWW, in->payload.data, in->payload.len);
+        s_sweep_start(self);
+    }
+}
+
 //  update_address: the request's (NULL if none). answer: the request has a response
 //  address; without one, a GET only changes subscriptions (no one reads the value).
 static void s_handle_tuple(anna_worker_t *self, RequestType type, const KeyTuple *in,
@@ -964,25 +1050,41 @@ static void s_handle_tuple(anna_worker_t *self, RequestType type, const KeyTuple
     }
     int stats_thread;
     anna_key_kind_t kind = anna_placement_classify(self->placement, key, len, &stats_thread);
+    if (kind == ANNA_KEY_REPLICATION) {
+        //  Every thread of every node keeps every override: any thread answers.
+        s_override(self, type, key, in, answer, out);
+        return;
+    }
     if (kind != ANNA_KEY_DATA && type == REQUEST_TYPE__PUT) {
         s_tuple_error(self, out, ANNA_ERROR__BAD_REQUEST,
-                      "keys starting with " ANNA_RESERVED_PREFIX " are reserved");
+                      "keys starting with " ANNA_RESERVED_PREFIX " are reserved (but "
+                      ANNA_REPLICATION_PREFIX "<key>)");
         return;
     }
     size_t owners;
-    bool owns = anna_placement_owns(self->placement, self->thread, key, len, &owners);
-    //  The plain stats key is answered by whichever thread is asked, about itself; so is
-    //  the members key. Data keys are ours only on our owner threads of their owner nodes.
-    if ((kind == ANNA_KEY_STATS && stats_thread < 0) || kind == ANNA_KEY_MEMBERS)
-        owns = true;
+    bool owns, node_owns = true;
     if (kind == ANNA_KEY_DATA) {
-        owners *= s_owner_nodes(self);
-        owns = owns && s_node_owns(self, key, len);
+        //  Ours only on our owner threads of its owner nodes.
+        uint32_t global, local;
+        s_rep(self, key, len, &global, &local);
+        owns = anna_placement_owns_rep(self->placement, self->thread, key, len, local, &owners);
+        owners *= s_owner_nodes(self, global);
+        node_owns = s_node_owns(self, key, len, global);
+        owns = owns && node_owns;
+    } else {
+        owns = anna_placement_owns(self->placement, self->thread, key, len, &owners);
+        //  The plain stats key is answered by whichever thread is asked, about itself; so
+        //  is the members key.
+        if ((kind == ANNA_KEY_STATS && stats_thread < 0) || kind == ANNA_KEY_MEMBERS)
+            owns = true;
     }
     if (in->address_cache_size > 0 && in->address_cache_size != owners)
         out->invalidate = true;
     if (!owns) {
-        s_tuple_error(self, out, ANNA_ERROR__WRONG_THREAD, "");
+        //  A client asking the wrong node may be one without a routing tier of its own (the
+        //  RESP front end): say where the key is.
+        s_tuple_error(self, out, ANNA_ERROR__WRONG_THREAD,
+                      node_owns ? "" : s_not_here(self, key, len));
         return;
     }
     if (kind == ANNA_KEY_STATS) {
@@ -1302,8 +1404,8 @@ static size_t s_gossip_flush(anna_worker_t *self)
     return failed;
 }
 
-//  The batch of the gossip port of thread t of node ip (added on first use).
-static s_batch_t *s_dest(anna_worker_t *self, const char *ip, uint32_t t)
+//  The destination of the gossip port of thread t of node ip (added on first use).
+static s_dest_t *s_dest(anna_worker_t *self, const char *ip, uint32_t t)
 {
     char address[96];
     //  Our own threads are reached where we listen: the bind address, or loopback when
@@ -1315,7 +1417,7 @@ static s_batch_t *s_dest(anna_worker_t *self, const char *ip, uint32_t t)
              ANNA_PORT_GOSSIP + self->config.port_offset + (int)t);
     for (size_t i = 0; i < self->ndests; i++)
         if (!strcmp(self->dests[i].address, address))
-            return &self->dests[i].batch;
+            return &self->dests[i];
     if (self->ndests == self->dests_cap) {
         self->dests_cap = self->dests_cap ? 2 * self->dests_cap : 8;
         self->dests = cb_realloc(self->dests, self->dests_cap * sizeof *self->dests);
@@ -1323,7 +1425,7 @@ static s_batch_t *s_dest(anna_worker_t *self, const char *ip, uint32_t t)
     s_dest_t *dest = &self->dests[self->ndests++];
     memset(dest, 0, sizeof *dest);
     dest->address = cb_strdup(address);
-    return &dest->batch;
+    return dest;
 }
 
 //  Adds the key's full state to the batch of every other owner: each owner thread of each
@@ -1332,19 +1434,22 @@ static void s_gossip_key(void *arg, const char *key, const lat_t *value)
 {
     anna_worker_t *self = arg;
     size_t klen = strlen(key);
+    uint32_t global, local;
+    s_rep(self, key, klen, &global, &local);
     uint32_t threads[ANNA_MAX_THREADS];
-    size_t nt = anna_placement_owners(self->placement, key, klen, threads);
-    const char *nodes[64];
+    size_t nt = anna_placement_owners_rep(self->placement, key, klen, local, threads);
+    const char *nodes[ANNA_OVERRIDES_MAX_GLOBAL];
     size_t nn = 1;
     nodes[0] = self->self_ip;
     if (!self->alone)
-        nn = anna_cluster_owners(self->cluster, key, klen, nodes, 64);
-    s_batch_t *batches[64 * ANNA_MAX_THREADS];
+        nn = anna_cluster_owners_rep(self->cluster, key, klen, global, nodes,
+                                     ANNA_OVERRIDES_MAX_GLOBAL);
+    s_batch_t *batches[ANNA_OVERRIDES_MAX_GLOBAL * ANNA_MAX_THREADS];
     size_t nb = 0;
     for (size_t i = 0; i < nn; i++)
         for (size_t k = 0; k < nt; k++)
             if (strcmp(nodes[i], self->self_ip) || threads[k] != self->thread)
-                batches[nb++] = s_dest(self, nodes[i], threads[k]);
+                batches[nb++] = &s_dest(self, nodes[i], threads[k])->batch;
     if (nb == 0)
         return;
     if (self->ngossip_payloads == self->gossip_payloads_cap) {
@@ -1393,6 +1498,78 @@ static void s_gossip(anna_worker_t *self)
     s_gossip_flush(self);
 }
 
+//  Sends the override meta_key = payload to every thread of every member node but us (which
+//  merge it without sending it on) and to our routing thread.
+static void s_broadcast_override(anna_worker_t *self, const char *meta_key, int kind,
+                                 const void *payload, size_t len)
+{
+    KeyTuple tuple = KEY_TUPLE__INIT, *ptr = &tuple;
+    tuple.key = (char *)meta_key;
+    tuple.lattice_type = (LatticeType)kind;
+    tuple.payload.data = (uint8_t *)payload;
+    tuple.payload.len = len;
+    KeyRequest req = KEY_REQUEST__INIT;
+    req.type = REQUEST_TYPE__PUT;
+    req.tuples = &ptr;
+    req.n_tuples = 1;
+    size_t size = key_request__get_packed_size(&req);
+    zmq_msg_t msg;
+    zmq_msg_init_size(&msg, size);
+    key_request__pack(&req, zmq_msg_data(&msg));
+    size_t members = anna_cluster_count(self->cluster);
+    for (size_t i = 0; i < members; i++) {
+        const char *node = anna_cluster_member(self->cluster, i);
+        for (uint32_t t = 0; t < (uint32_t)self->config.threads; t++) {
+            if (!strcmp(node, self->self_ip) && t == self->thread)
+                continue;
+            s_dest_t *dest = s_dest(self, node, t);
+            zmq_msg_t copy;
+            zmq_msg_init(&copy);
+            zmq_msg_copy(&copy, &msg);
+            s_gossip_send(self, dest->address, &copy);
+        }
+    }
+    if (zmq_msg_send(&msg, self->to_routing_meta, ZMQ_DONTWAIT) < 0)
+        zmq_msg_close(&msg);
+}
+
+//  An override from another thread: merged, passed to our routing thread, keys moved.
+static void s_gossip_override(anna_worker_t *self, const char *meta_key, const KeyTuple *in)
+{
+    lat_t value;
+    char err[200];
+    if (in->lattice_type != LATTICE_TYPE__LWW ||
+        wire_decode(LAT_LWW, in->payload.data, in->payload.len, &value) != 0) {
+        self->stats.gossip_rejected++;
+        return;
+    }
+    int rc = anna_overrides_merge(self->overrides, meta_key + sizeof ANNA_REPLICATION_PREFIX - 1,
+                                  &value, (uint32_t)self->config.threads, err, sizeof err);
+    lat_fini(&value);
+    if (rc < 0) {
+        self->stats.gossip_rejected++;
+        return;
+    }
+    self->stats.gossip_keys_received++;
+    if (rc == 1) {
+        KeyTuple tuple = KEY_TUPLE__INIT, *ptr = &tuple;
+        tuple.key = (char *)meta_key;
+        tuple.lattice_type = LATTICE_TYPE__LWW;
+        tuple.payload = in->payload;
+        KeyRequest req = KEY_REQUEST__INIT;
+        req.type = REQUEST_TYPE__PUT;
+        req.tuples = &ptr;
+        req.n_tuples = 1;
+        size_t size = key_request__get_packed_size(&req);
+        zmq_msg_t msg;
+        zmq_msg_init_size(&msg, size);
+        key_request__pack(&req, zmq_msg_data(&msg));
+        if (zmq_msg_send(&msg, self->to_routing_meta, ZMQ_DONTWAIT) < 0)
+            zmq_msg_close(&msg);
+        s_sweep_start(self);
+    }
+}
+
 static void s_handle_gossip(anna_worker_t *self, const uint8_t *data, size_t size)
 {
     wire_scan_t scan;
@@ -1417,13 +1594,21 @@ static void s_handle_gossip(anna_worker_t *self, const uint8_t *data, size_t siz
         size_t owners;
         int stats_thread;
         lat_t value;
+        if (len > 0 && len <= ANNA_MAX_KEY_BYTES &&
+            anna_placement_classify(self->placement, key, len, &stats_thread) ==
+                ANNA_KEY_REPLICATION) {
+            s_gossip_override(self, key, in);
+            continue;
+        }
+        uint32_t global, local;
+        s_rep(self, key, len, &global, &local);
         //  Only keys of this thread, of a valid kind, and within the size limit are merged.
         //  Gossip is not gossiped again: the sender sends to every owner itself. The node
         //  is not checked: a sender may know of a membership change before us; a key we
         //  do not own leaves again with the next walk of the shard.
         if (len == 0 || len > ANNA_MAX_KEY_BYTES ||
             anna_placement_classify(self->placement, key, len, &stats_thread) != ANNA_KEY_DATA ||
-            !anna_placement_owns(self->placement, self->thread, key, len, &owners) ||
+            !anna_placement_owns_rep(self->placement, self->thread, key, len, local, &owners) ||
             !lat_kind_valid((int)in->lattice_type) ||
             (int64_t)in->payload.len > self->config.max_value_bytes ||
             wire_decode((int)in->lattice_type, in->payload.data, in->payload.len, &value) != 0) {
@@ -1462,7 +1647,9 @@ static size_t s_sweep_step(anna_worker_t *self)
         size_t len = strlen(key);
         s_gossip_key(self, key, value);
         self->stats.keys_moved++;
-        if (!s_node_owns(self, key, len)) {
+        uint32_t global, local;
+        s_rep(self, key, len, &global, &local);
+        if (!s_node_owns(self, key, len, global)) {
             if (self->ndrop == self->drop_cap) {
                 self->drop_cap = self->drop_cap ? 2 * self->drop_cap : 64;
                 self->drop = cb_realloc(self->drop, self->drop_cap * sizeof *self->drop);
@@ -1491,6 +1678,17 @@ static bool s_anti_entropy_on(const anna_worker_t *self)
 
 static void s_sweep_start(anna_worker_t *self)
 {
+    //  Overrides first (new members need them before the keys they place), each a message.
+    if (!self->alone)
+        for (size_t i = 0; i < anna_overrides_count(self->overrides); i++) {
+            const lat_t *value;
+            const char *key = anna_overrides_at(self->overrides, i, &value);
+            cb_bytes_t payload = {0};
+            wire_encode(value, &payload);
+            char *meta = anna_arena_printf(self->arena, ANNA_REPLICATION_PREFIX "%s", key);
+            s_broadcast_override(self, meta, LAT_LWW, payload.data, payload.len);
+            cb_bytes_fini(&payload);
+        }
     self->sweeping = anna_store_count(self->store) > 0;
     self->sweep_pos = anna_store_count(self->store);
     if (self->sweeping)

@@ -4,6 +4,7 @@
 #  1. joins: after node 3 joins, every key is readable through every node, and the keys are
 #     redistributed: each is on exactly G=2 nodes (counted on every thread of every node);
 #  2. graceful leave of node 2 (SIGTERM): its keys are handed over, none is lost;
+#     A per-key replication override places its key on 3 nodes x 2 threads;
 #  3. node 2 back, then kill -9 of node 3 under a write load at level ALL: every
 #     acknowledged write is still readable, no call hangs past the client's bound, the load
 #     keeps going once node 3 is removed, and every key gets its second replica back.
@@ -15,7 +16,8 @@ COMMON=(--threads 2 --global-replication 2 --heartbeat-ms 200 --node-timeout-ms 
 node() { start_anna "n$1-$2" --bind "127.0.0.$1" "${@:3}" "${COMMON[@]}"; }
 
 # The value of a node's own key (stats of thread T, or the members) as the CLI prints it.
-node_key() { echo "GET $2" | timeout 10 "$T_BIN/anna-cli" --routing "$(routing_addr "127.0.0.$1")"; }
+node_key_cli() { timeout 10 "$T_BIN/anna-cli" --routing "$(routing_addr "127.0.0.$1")"; }
+node_key() { echo "GET $2" | node_key_cli "$1"; }
 # Keys stored on nodes $@ (every thread).
 keys_on() {
     local total=0 n t k
@@ -58,11 +60,23 @@ ok "node 3 took its share ($k3 of 600 copies)"
 for n in 1 2 3; do drive verify "$(routing_addr "127.0.0.$n")" join- 300 || fail "verify via node $n"; done
 drive replicas "$(routing_addr 127.0.0.3)" join- 300 2 || fail "replicas after join"
 
+# Per-key replication override (ANNA_METADATA|replication|<key> = "G L"): hot0 on all 3
+# nodes and both threads of each, known by every node's routing thread.
+out=$(echo 'PUT ANNA_METADATA|replication|hot0 3\ 2' | node_key_cli 1)
+expect_eq "$out" "OK" "override PUT"
+out=$(echo 'PUT ANNA_METADATA|replication|hot1 banana' | node_key_cli 2 2>&1)
+[[ "$out" == *"G 1..64 and L 1..2"* ]] || fail "bad override accepted or unclear: $out"
+ok "a bad override is refused with its reason"
+sleep 0.5
+expect_eq "$(node_key 3 'ANNA_METADATA|replication|hot0')" "3 2" "override known on node 3"
+drive fill "$(routing_addr 127.0.0.2)" hot 1 || fail "fill hot"
+for n in 1 2 3; do drive replicas "$(routing_addr "127.0.0.$n")" hot 1 6 || fail "override via node $n"; done
+
 # 2. Graceful leave of node 2.
 kill -TERM "$N2"; wait "$N2" 2>/dev/null
 grep -q "not handed over" "$T_WORK/n2-a.log" && fail "node 2 did not hand every key over"
 wait_for "node 1 sees node 2 gone" 10 members_are 1 127.0.0.1 127.0.0.3
-wait_for "after the leave every key is on both remaining nodes" 30 keys_are 600 1 3
+wait_for "after the leave every key is on both remaining nodes (hot0: 2 threads each)" 30 keys_are 604 1 3
 for n in 1 3; do drive verify "$(routing_addr "127.0.0.$n")" join- 300 || fail "verify via node $n after leave"; done
 
 # 3. Node 2 back; kill -9 of node 3 under load at level ALL.
