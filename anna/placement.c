@@ -109,6 +109,12 @@ size_t anna_placement_owners_rep(const anna_placement_t *self, const char *key, 
 bool anna_placement_owns_rep(const anna_placement_t *self, uint32_t thread, const char *key,
                              size_t len, uint32_t replication, size_t *owners)
 {
+    //  Hot path: every request asks this. With a replica on every thread no lookup is needed
+    //  (keys starting with 'A' may be the node's own, placed otherwise).
+    if (replication == self->threads && len > 0 && key[0] != 'A') {
+        *owners = self->threads;
+        return true;
+    }
     uint32_t out[ANNA_PLACEMENT_MAX_THREADS];
     size_t n = anna_placement_owners_rep(self, key, len, replication, out);
     *owners = n;
@@ -121,19 +127,7 @@ bool anna_placement_owns_rep(const anna_placement_t *self, uint32_t thread, cons
 bool anna_placement_owns(const anna_placement_t *self, uint32_t thread, const char *key,
                          size_t len, size_t *owners)
 {
-    //  Hot path: every request asks this. With a replica on every thread no lookup is needed.
-    if (self->replication == self->threads && len > 0 && key[0] != 'A') {
-        *owners = self->threads;
-        return true;
-    }
-    uint32_t out[64];
-    assert(self->replication <= sizeof out / sizeof out[0]);
-    size_t n = anna_placement_owners(self, key, len, out);
-    *owners = n;
-    for (size_t i = 0; i < n; i++)
-        if (out[i] == thread)
-            return true;
-    return false;
+    return anna_placement_owns_rep(self, thread, key, len, self->replication, owners);
 }
 
 uint32_t anna_placement_threads(const anna_placement_t *self)
