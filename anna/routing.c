@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/rand.h"
+#include "common/zsock.h"
 #include "proto/wire.h"
 
 #define S_BATCH 256
@@ -76,25 +77,6 @@ static void s_pb_free(void *data, void *ptr)
     (void)ptr;
 }
 
-//  Binds a PULL socket (TCP or inproc); NULL with "cannot bind ..." in err.
-static void *s_bind_pull(void *ctx, const char *endpoint, int64_t maxmsg, char *err,
-                         size_t errlen)
-{
-    void *sock = zmq_socket(ctx, ZMQ_PULL);
-    if (!sock) {
-        snprintf(err, errlen, "cannot create socket for %s: %s", endpoint, zmq_strerror(errno));
-        return NULL;
-    }
-    int linger = 0;
-    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_bind(sock, endpoint) != 0) {
-        snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
-        zmq_close(sock);
-        return NULL;
-    }
-    return sock;
-}
 
 //  A PUSH connected to an in-process endpoint (bound before or after: inproc allows both).
 static void *s_connect_inproc(void *ctx, const char *endpoint)
@@ -118,16 +100,16 @@ anna_routing_t *anna_routing_new(void *ctx, const anna_config_t *config, size_t 
     char endpoint[96];
     snprintf(endpoint, sizeof endpoint, "tcp://%s:%d", config->bind,
              ANNA_PORT_ROUTING + config->port_offset);
-    self->pull = s_bind_pull(ctx, endpoint, S_MAX_MSG, err, errlen);
+    self->pull = cb_zsock_bind_pull(ctx, endpoint, S_MAX_MSG, err, errlen);
     if (self->pull) {
         snprintf(endpoint, sizeof endpoint, "tcp://%s:%d", config->bind,
                  ANNA_PORT_CLUSTER + config->port_offset);
-        self->cpull = s_bind_pull(ctx, endpoint, S_MAX_MSG, err, errlen);
+        self->cpull = cb_zsock_bind_pull(ctx, endpoint, S_MAX_MSG, err, errlen);
     }
     if (self->cpull)
-        self->ctl = s_bind_pull(ctx, ANNA_INPROC_ROUTING_CTL, S_MAX_MSG, err, errlen);
+        self->ctl = cb_zsock_bind_pull(ctx, ANNA_INPROC_ROUTING_CTL, S_MAX_MSG, err, errlen);
     if (self->ctl)
-        self->meta = s_bind_pull(ctx, ANNA_INPROC_ROUTING_META, S_MAX_MSG, err, errlen);
+        self->meta = cb_zsock_bind_pull(ctx, ANNA_INPROC_ROUTING_META, S_MAX_MSG, err, errlen);
     if (!self->meta) {
         anna_routing_destroy(&self);
         return NULL;

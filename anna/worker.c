@@ -37,6 +37,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/zsock.h"
 #include "proto/scan.h"
 #include "proto/wire.h"
 
@@ -234,22 +235,7 @@ static void *s_bind_pull(void *ctx, const char *ip, int port, int64_t maxmsg, ch
 {
     char endpoint[96];
     snprintf(endpoint, sizeof endpoint, "tcp://%s:%d", ip, port);
-    void *sock = zmq_socket(ctx, ZMQ_PULL);
-    if (!sock) {
-        snprintf(err, errlen, "cannot create socket for %s: %s", endpoint, zmq_strerror(errno));
-        return NULL;
-    }
-    //  A peer sending more than this is disconnected by ZeroMQ before the message is
-    //  allocated: the size limit costs no memory.
-    int linger = 0;
-    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_bind(sock, endpoint) != 0) {
-        snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
-        zmq_close(sock);
-        return NULL;
-    }
-    return sock;
+    return cb_zsock_bind_pull(ctx, endpoint, maxmsg, err, errlen);
 }
 
 static void s_close_sockets(anna_worker_t *self)
@@ -960,8 +946,8 @@ static bool s_subscription(anna_worker_t *self, const KeyTuple *in, const char *
     return false;
 }
 
-static void s_broadcast_override(anna_worker_t *self, const char *meta_key, int kind,
-                                 const void *payload, size_t len);
+static void s_broadcast_override(anna_worker_t *self, const char *meta_key, const void *payload,
+                                 size_t len);
 static void s_sweep_start(anna_worker_t *self);
 
 //  "not owned by node 127.0.0.1; owners: 127.0.0.2 127.0.0.3" (in the arena).
@@ -1021,7 +1007,7 @@ static void s_override(anna_worker_t *self, RequestType type, const char *meta_k
     if (rc == 1) {
         //  Every thread of every node, and our routing thread, learn it now; the key's
         //  replicas move to its new owners with the walk.
-        s_broadcast_override(self, meta_key, LAT_LWW, in->payload.data, in->payload.len);
+        s_broadcast_override(self, meta_key, in->payload.data, in->payload.len);
         s_sweep_start(self);
     }
 }
@@ -1500,22 +1486,27 @@ static void s_gossip(anna_worker_t *self)
 
 //  Sends the override meta_key = payload to every thread of every member node but us (which
 //  merge it without sending it on) and to our routing thread.
-static void s_broadcast_override(anna_worker_t *self, const char *meta_key, int kind,
-                                 const void *payload, size_t len)
+//  A PUT KeyRequest of one override, as gossip carries it.
+static void s_override_msg(const char *meta_key, const void *payload, size_t len, zmq_msg_t *msg)
 {
     KeyTuple tuple = KEY_TUPLE__INIT, *ptr = &tuple;
     tuple.key = (char *)meta_key;
-    tuple.lattice_type = (LatticeType)kind;
+    tuple.lattice_type = LATTICE_TYPE__LWW;
     tuple.payload.data = (uint8_t *)payload;
     tuple.payload.len = len;
     KeyRequest req = KEY_REQUEST__INIT;
     req.type = REQUEST_TYPE__PUT;
     req.tuples = &ptr;
     req.n_tuples = 1;
-    size_t size = key_request__get_packed_size(&req);
+    zmq_msg_init_size(msg, key_request__get_packed_size(&req));
+    key_request__pack(&req, zmq_msg_data(msg));
+}
+
+static void s_broadcast_override(anna_worker_t *self, const char *meta_key, const void *payload,
+                                 size_t len)
+{
     zmq_msg_t msg;
-    zmq_msg_init_size(&msg, size);
-    key_request__pack(&req, zmq_msg_data(&msg));
+    s_override_msg(meta_key, payload, len, &msg);
     size_t members = anna_cluster_count(self->cluster);
     for (size_t i = 0; i < members; i++) {
         const char *node = anna_cluster_member(self->cluster, i);
@@ -1552,18 +1543,8 @@ static void s_gossip_override(anna_worker_t *self, const char *meta_key, const K
     }
     self->stats.gossip_keys_received++;
     if (rc == 1) {
-        KeyTuple tuple = KEY_TUPLE__INIT, *ptr = &tuple;
-        tuple.key = (char *)meta_key;
-        tuple.lattice_type = LATTICE_TYPE__LWW;
-        tuple.payload = in->payload;
-        KeyRequest req = KEY_REQUEST__INIT;
-        req.type = REQUEST_TYPE__PUT;
-        req.tuples = &ptr;
-        req.n_tuples = 1;
-        size_t size = key_request__get_packed_size(&req);
         zmq_msg_t msg;
-        zmq_msg_init_size(&msg, size);
-        key_request__pack(&req, zmq_msg_data(&msg));
+        s_override_msg(meta_key, in->payload.data, in->payload.len, &msg);
         if (zmq_msg_send(&msg, self->to_routing_meta, ZMQ_DONTWAIT) < 0)
             zmq_msg_close(&msg);
         s_sweep_start(self);
@@ -1686,7 +1667,7 @@ static void s_sweep_start(anna_worker_t *self)
             cb_bytes_t payload = {0};
             wire_encode(value, &payload);
             char *meta = anna_arena_printf(self->arena, ANNA_REPLICATION_PREFIX "%s", key);
-            s_broadcast_override(self, meta, LAT_LWW, payload.data, payload.len);
+            s_broadcast_override(self, meta, payload.data, payload.len);
             cb_bytes_fini(&payload);
         }
     self->sweeping = anna_store_count(self->store) > 0;

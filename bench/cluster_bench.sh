@@ -10,40 +10,18 @@
 # heartbeats) and no CPU, so the figures show the cost of replication, not scaling.
 # Environment: BENCH_OFFSET (port offset, default 21000), BENCH_DURATION (seconds per run,
 # default 3), BENCH_CLIENTS (default 32). Stops exactly the processes it started.
-set -u
-BUILD=${1:-build}
-QUICK=0
-[ "${2:-}" = "--quick" ] && QUICK=1
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
-BIN="$BUILD/bin"
-OUT="$BUILD/bench"
+BENCH_NAME="cluster bench"
+source "$(dirname "$0")/lib.sh"
 OFFSET=${BENCH_OFFSET:-21000}
 DURATION=${BENCH_DURATION:-3}
 CLIENTS=${BENCH_CLIENTS:-32}
 KEYS=10000
 [ $QUICK = 1 ] && { DURATION=1; KEYS=1000; }
-mkdir -p "$OUT"
 CSV="$OUT/cluster.csv"; MD="$OUT/cluster.md"
 rm -f "$CSV" "$MD"
 WORK=$(mktemp -d)
-PIDS=()
+trap 'stop_pids; rm -rf "$WORK"' EXIT
 
-stop_nodes() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for _ in $(seq 100); do
-        local alive=0
-        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        [ $alive = 0 ] && break
-        sleep 0.1
-    done
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-    PIDS=()
-}
-trap 'stop_nodes; rm -rf "$WORK"' EXIT
-trap 'exit 130' INT TERM
-die() { echo "cluster bench: $*" >&2; exit 1; }
 
 # start_nodes N G [anna-server args]: N nodes, node i on 127.0.0.i joining through node 1.
 start_nodes() {
@@ -80,18 +58,18 @@ for config in "1 1" "2 1" "2 2" "3 1" "3 2"; do
     set -- $config
     start_nodes "$1" "$2"
     run "nodes=$1 G=$2"
-    stop_nodes
+    stop_pids
 done
 for policy in never everyms:10 always; do
     rm -rf "$WORK/wal"; mkdir -p "$WORK/wal"/node{1,2,3}
     WAL_POLICY=$policy start_nodes 3 2
     run "nodes=3 G=2 wal=$policy"
-    stop_nodes
+    stop_pids
 done
 if "$BIN/anna-bench" --help 2>&1 | grep -q -- "--ack"; then
     start_nodes 3 2
     run "nodes=3 G=2 ack=all" --ack all
-    stop_nodes
+    stop_pids
 fi
 
 {

@@ -11,14 +11,8 @@
 # redis-server's the next one), ANNA_THREADS (default 2), BENCH_DURATION (seconds per run,
 # default 1.5), BENCH_REPS (runs per cell, default 3), BENCH_KEYS (default 100000).
 # Stops exactly the processes it started, on any exit; every wait has a time limit.
-set -u
-BUILD=${1:-build}
-QUICK=0
-[ "${2:-}" = "--quick" ] && QUICK=1
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
-BIN="$BUILD/bin"
-OUT="$BUILD/bench"
+BENCH_NAME=resp_bench
+source "$(dirname "$0")/lib.sh"
 OFFSET=${BENCH_OFFSET:-21000}
 ANNA_THREADS=${ANNA_THREADS:-2}
 ANNA_PORT=$((6379 + OFFSET))
@@ -39,21 +33,7 @@ fi
 
 mkdir -p "$OUT"
 rm -f "$OUT/resp.md" "$OUT/resp.csv"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null; done
-    for _ in $(seq 50); do
-        local alive=0
-        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        [ $alive = 0 ] && break
-        sleep 0.1
-    done
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-die() { echo "resp_bench: $*" >&2; exit 1; }
+
 
 [ -x "$BIN/anna-server" ] || die "$BIN/anna-server not built (run make first)"
 for tool in redis-server redis-benchmark redis-cli; do

@@ -11,14 +11,8 @@
 # no client connection can hold our ports), ANNA_THREADS (server threads, default 2),
 # BENCH_DURATION (seconds per run, default 2), BENCH_REPS (runs per cell, default 3).
 # Stops exactly the processes it started, on any exit; every wait has a time limit.
-set -u
-BUILD=${1:-build}
-QUICK=0
-[ "${2:-}" = "--quick" ] && QUICK=1
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
-BIN="$BUILD/bin"
-OUT="$BUILD/bench"
+BENCH_NAME=bench
+source "$(dirname "$0")/lib.sh"
 OFFSET=${BENCH_OFFSET:-20000}
 ANNA_THREADS=${ANNA_THREADS:-2}
 ROUTING="tcp://127.0.0.1:$((6450 + OFFSET))"
@@ -35,23 +29,7 @@ fi
 mkdir -p "$OUT"
 rm -f "$OUT"/kvs.md "$OUT"/kvs.csv "$OUT"/anna-bench.csv "$OUT"/redis-benchmark.csv \
       "$OUT"/anna-bench.log "$OUT"/redis-benchmark.log
-PIDS=()
 
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null; done
-    for _ in $(seq 50); do
-        local alive=0
-        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        [ $alive = 0 ] && break
-        sleep 0.1
-    done
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-die() { echo "bench: $*" >&2; exit 1; }
 
 for b in anna-server anna-bench; do
     [ -x "$BIN/$b" ] || die "$BIN/$b not built (run make first)"
@@ -279,7 +257,7 @@ FAAS_CALLS=2000
 [ $QUICK = 1 ] && FAAS_CALLS=500
 faas_cleanup() {
     [ -f "$FAAS_DIR/supervisor.pid" ] && timeout 30 "$BIN/cb" --dir "$FAAS_DIR" down >/dev/null 2>&1
-    cleanup
+    stop_pids
 }
 trap faas_cleanup EXIT
 for b in cb cb-bench cb-scheduler cb-executor cb-cache; do

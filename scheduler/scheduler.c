@@ -34,6 +34,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/zsock.h"
 #include "lattices/lattice.h"
 #include "scheduler/dag.h"
 #include "scheduler/policy.h"
@@ -1850,21 +1851,7 @@ static void *s_bind_pull(void *ctx, const char *ip, int port, int64_t maxmsg, ch
 {
     char endpoint[96];
     snprintf(endpoint, sizeof endpoint, "tcp://%s:%d", ip, port);
-    void *sock = zmq_socket(ctx, ZMQ_PULL);
-    if (!sock) {
-        snprintf(err, errlen, "cannot create socket for %s: %s", endpoint, zmq_strerror(errno));
-        return NULL;
-    }
-    //  ZeroMQ disconnects a peer sending more than maxmsg before allocating the message.
-    int linger = 0;
-    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_bind(sock, endpoint) != 0) {
-        snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
-        zmq_close(sock);
-        return NULL;
-    }
-    return sock;
+    return cb_zsock_bind_pull(ctx, endpoint, maxmsg, err, errlen);
 }
 
 sched_scheduler_t *sched_scheduler_new(const sched_config_t *config, char *err, size_t errlen)
