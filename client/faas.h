@@ -53,9 +53,11 @@ typedef enum {
     CB_FAAS_INTERNAL = 13,
 } cb_faas_code_t;
 
-//  Consistency levels (proto Consistency). LWW and REPEATABLE_READ are implemented; the
-//  scheduler refuses the causal ones ("consistency level single-causal is not supported
-//  yet"). REPEATABLE_READ: every read of a key by any function of one call returns the same
+//  Consistency levels (proto Consistency), docs/faas-design.md "Consistency levels".
+//  SINGLE_CAUSAL / MULTI_CAUSAL: functions read and write causal values (vector clocks;
+//  multi-key: with dependencies); a read of a key never returns a version older than, or
+//  concurrent with, what the call already depends on; when that cannot be had in time the
+//  call fails with CB_KVS and says why. REPEATABLE_READ: every read of a key by any function of one call returns the same
 //  version (docs/faas-design.md, "Consistency levels"). A DAG call whose parallel branches
 //  still read different versions of a key (its home cache restarted in between) fails
 //  before an inconsistent read reaches a function, and cb_faas_call_dag runs it again from

@@ -277,7 +277,7 @@ static int s_resolve(s_child_t *c, const char **refs, const uint32_t *ref_at, si
         return CB_ERROR__CB_KVS;
     cb_kvs_result_t *res = cb_calloc(n, sizeof *res);
     int rc = 0;
-    if (c->ctx.consistency == CONSISTENCY__CONSISTENCY_REPEATABLE_READ) {
+    if (c->ctx.consistency != CONSISTENCY__CONSISTENCY_LWW) {
         //  Refs are reads of the request like any other: through its session.
         for (size_t i = 0; i < n; i++)
             res[i].error = exec_fnctx_read(&c->ctx, refs[i], &res[i].value);
@@ -303,14 +303,19 @@ static int s_resolve(s_child_t *c, const char **refs, const uint32_t *ref_at, si
             snprintf(err, errlen, "argument %u: key '%s': %s", argno, refs[i],
                      cb_kvs_last_error(kvs));
             code = CB_ERROR__CB_KVS;
-        } else if (v->kind != LAT_LWW) {
-            snprintf(err, errlen, "argument %u: key '%s' holds a %s value, not a cb value", argno,
-                     refs[i], lat_kind_name(v->kind));
+        } else if (res[i].error == -EINVAL || !exec_fnctx_value_bytes(&c->ctx, v)) {
+            bool causal = c->ctx.consistency == CONSISTENCY__CONSISTENCY_SINGLE_CAUSAL ||
+                          c->ctx.consistency == CONSISTENCY__CONSISTENCY_MULTI_CAUSAL;
+            snprintf(err, errlen, "argument %u: key '%s' holds a %s value, not %s", argno,
+                     refs[i], lat_kind_name(v->kind),
+                     causal ? "a causal value (the causal levels read keys written under them)"
+                            : "a cb value");
             code = CB_ERROR__CB_INVALID;
         } else {
-            const uint8_t *copy = exec_fnctx_dup(&c->ctx, v->u.lww.value.data, v->u.lww.value.len);
+            const cb_bytes_t *bytes = exec_fnctx_value_bytes(&c->ctx, v);
+            const uint8_t *copy = exec_fnctx_dup(&c->ctx, bytes->data, bytes->len);
             cb_fn_value_t *arg = &args[ref_at[i]];
-            if (exec_value_view(copy, v->u.lww.value.len, arg) != 0) {
+            if (exec_value_view(copy, bytes->len, arg) != 0) {
                 snprintf(err, errlen, "argument %u: key '%s' holds a malformed cb value", argno,
                          refs[i]);
                 code = CB_ERROR__CB_INVALID;
