@@ -1099,6 +1099,13 @@ int cb_faas_get(cb_faas_t *self, const char *key, cb_value_t *out)
     return s_get_once(self, key ? key : "", out, false);
 }
 
+cb_kvs_t *cb_faas_kvs(cb_faas_t *self)
+{
+    s_clear_error(self);
+    cb_kvs_t *kvs;
+    return s_kvs(self, &kvs) == 0 ? kvs : NULL;
+}
+
 int cb_faas_put(cb_faas_t *self, const char *key, const cb_value_t *value)
 {
     s_clear_error(self);

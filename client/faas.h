@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client/kvs.h"
 #include "common/value.h"
 
 typedef struct _cb_faas_t cb_faas_t;
@@ -209,6 +210,10 @@ int cb_faas_future_get(cb_faas_t *self, const char *key, int timeout_ms, cb_valu
 int cb_faas_get(cb_faas_t *self, const char *key, cb_value_t *out);
 //  Writes value (borrowed) at key as an LWW value stamped now.
 int cb_faas_put(cb_faas_t *self, const char *key, const cb_value_t *value);
+//  The KVS client that get and put use (made on first use; owned by self, valid until
+//  cb_faas_destroy): for lattice types other than cb values in LWW keys. NULL if it cannot
+//  be made (cb_faas_last_error says why).
+cb_kvs_t *cb_faas_kvs(cb_faas_t *self);
 
 //  ---- status ---------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@
 //  and latency per request (p50/p99, also divided by the DAG's depth). The causal counts
 //  need versions with clocks: at the causal levels functions read with "R:" (rw_step
 //  records the version's clock and dependencies) keys of their own (`<prefix>s<i>` for
-//  single, `<prefix>m<i>` for multi, which hold causal values), and the writers write them
-//  by calling rw0 at the same level. --self-check runs the counting on records with planted
+//  single, `<prefix>m<i>` for multi, which hold causal values), which the writers write
+//  straight to the KVS as causal values (the KVS's clock ticked at the writer's id). --self-check runs the counting on records with planted
 //  violations (no cluster): the counts must find them, and nothing in clean records.
 //  One line of results on stdout:
 //  `level rr requests 200 ok 198 failed 2 rr_anomalies 0 causal_stale 0 causal_dep 0 ...`.
@@ -507,33 +507,55 @@ static void *c_requester(void *arg)
     return NULL;
 }
 
+//  One causal write by writer id: the KVS's current clock of key, ticked at "W<id>".
+static void c_causal_write(cb_kvs_t *kvs, const char *key, unsigned id, const cb_value_t *value)
+{
+    lat_kind_t kind = g.level == CB_FAAS_MULTI_CAUSAL ? LAT_MULTI_CAUSAL : LAT_SINGLE_CAUSAL;
+    lat_t current;
+    lat_vclock_t clock = {0};
+    if (cb_kvs_get(kvs, key, &current) == 0) {
+        if (current.kind == kind)
+            lat_causal_clock(&current, &clock);
+        lat_fini(&current);
+    }
+    char writer[16];
+    snprintf(writer, sizeof writer, "W%u", id);
+    lat_vclock_tick(&clock, writer);
+    cb_bytes_t bytes = {0};
+    cb_value_encode(value, &bytes);
+    lat_t v;
+    lat_init(&v, kind);
+    lat_causal_add(&v, &clock, NULL, bytes.data, bytes.len);
+    (void)cb_kvs_put(kvs, key, &v);
+    lat_fini(&v);
+    cb_bytes_fini(&bytes);
+    lat_vclock_fini(&clock);
+}
+
 static void *c_writer(void *arg)
 {
     uintptr_t id = (uintptr_t)arg;
     uint64_t s = id * 0xD1B54A32D192ED03ull + g.seed + 11;
     cb_faas_t *f = c_client();
-    char rw0[32];
-    snprintf(rw0, sizeof rw0, "%srw0", g.prefix);
+    cb_kvs_t *kvs = c_causal() ? cb_faas_kvs(f) : NULL;
+    if (c_causal() && !kvs) {
+        fprintf(stderr, "consistency_check: no KVS client: %s\n", cb_faas_last_error(f));
+        exit(1);
+    }
     for (uint64_t seq = 0; !atomic_load(&g.stop); seq++) {
         char key[48], val[64];
         snprintf(key, sizeof key, "%s%c%d", g.prefix, c_key_letter(), c_key(&s));
         cb_value_t v;
         memset(&v, 0, sizeof v);
-        if (c_causal()) {
-            //  Causal keys hold causal values: written by a function at the same level.
-            snprintf(val, sizeof val, "w:%s", key);
-            cb_value_set_bytes(&v, CB_VALUE_STRING, val, strlen(val));
-            cb_faas_arg_t call_arg = {.value = &v};
-            cb_faas_call_opts_t opts = {.consistency = (cb_faas_consistency_t)g.level,
-                                        .timeout_ms = 10000};
-            cb_faas_result_t out;
-            (void)cb_faas_call_function(f, rw0, &call_arg, 1, &opts, &out);
-            cb_faas_result_fini(&out);
-        } else {
-            snprintf(val, sizeof val, "W%u-%llu", (unsigned)id, (unsigned long long)seq);
-            cb_value_set_bytes(&v, CB_VALUE_STRING, val, strlen(val));
+        snprintf(val, sizeof val, "W%u-%llu", (unsigned)id, (unsigned long long)seq);
+        cb_value_set_bytes(&v, CB_VALUE_STRING, val, strlen(val));
+        //  Causal keys hold causal values: a version whose clock dominates what the KVS
+        //  holds, ticked at this writer's id (two KVS round trips a write, one more than an
+        //  LWW write).
+        if (c_causal())
+            c_causal_write(kvs, key, (unsigned)id, &v);
+        else
             (void)cb_faas_put(f, key, &v);
-        }
         cb_value_fini(&v);
         struct timespec ts = {0, 500000};
         nanosleep(&ts, NULL);
