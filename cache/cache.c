@@ -240,7 +240,8 @@ static const s_counter_t s_counters[] = {
     S_COUNTER(updates_applied), S_COUNTER(unsubscribes), S_COUNTER(evictions),
     S_COUNTER(overloaded),   S_COUNTER(malformed),       S_COUNTER(bad_request),
     S_COUNTER(replies),      S_COUNTER(replies_dropped), S_COUNTER(reports),
-    S_COUNTER(causal_held),  S_COUNTER(causal_released), S_COUNTER(causal_dropped),
+    S_COUNTER(causal_held),  S_COUNTER(causal_released), S_COUNTER(causal_superseded),
+    S_COUNTER(causal_dropped),
     S_COUNTER(keys),         S_COUNTER(bytes),
 };
 
@@ -1124,8 +1125,12 @@ static void s_cut_release(cache_t *self, bool retry)
             bool cached = cache_store_peek(self->store, h->key, &view);
             lat_t wait;
             lat_init(&wait, LAT_NONE);
-            if (cached)
+            if (cached) {
+                //  Versions the cache shows newer ones of are of no use; the rest split
+                //  into those that can be shown now and those that still wait.
+                self->stats.causal_superseded += cache_cut_prune(&h->value, view.value);
                 (void)cache_cut_split(&h->value, s_cut_lookup, self, &wait);
+            }
             if (cached && h->value.u.causal.len) {
                 if (cache_store_merge(self->store, h->key, &h->value) >= 0) {
                     self->stats.causal_released += h->value.u.causal.len;

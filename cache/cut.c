@@ -8,17 +8,24 @@
 
 #include "common/alloc.h"
 
-//  True if value (any causal kind) has a version at or after need.
+static bool s_covers(const lat_vclock_t *clock, const lat_vclock_t *need)
+{
+    lat_vc_order_t o = lat_vclock_compare(clock, need);
+    return o == LAT_VC_EQUAL || o == LAT_VC_GREATER;
+}
+
+//  True if value (any causal kind) shows need: the join of its versions is at or after it.
+//  The join, not one version: a dependency on a key is the join of every version of it the
+//  writer depended on, which may be siblings no single version covers.
 static bool s_shows(const lat_t *value, const lat_vclock_t *need)
 {
     if (!value || (value->kind != LAT_SINGLE_CAUSAL && value->kind != LAT_MULTI_CAUSAL))
         return false;
-    for (size_t i = 0; i < value->u.causal.len; i++) {
-        lat_vc_order_t o = lat_vclock_compare(&value->u.causal.items[i].clock, need);
-        if (o == LAT_VC_EQUAL || o == LAT_VC_GREATER)
-            return true;
-    }
-    return false;
+    lat_vclock_t all = {0};
+    lat_causal_clock(value, &all);
+    bool shows = s_covers(&all, need);
+    lat_vclock_fini(&all);
+    return shows;
 }
 
 bool cache_cut_ready(const lat_version_t *version, cache_cut_lookup_fn *lookup, void *arg,
@@ -58,6 +65,30 @@ size_t cache_cut_split(lat_t *value, cache_cut_lookup_fn *lookup, void *arg, lat
     //  Kept versions stay in canonical order and an antichain: a subset of one is one.
     c->len = kept;
     return moved;
+}
+
+size_t cache_cut_prune(lat_t *held, const lat_t *shown)
+{
+    if (held->kind != LAT_MULTI_CAUSAL || !shown ||
+        (shown->kind != LAT_SINGLE_CAUSAL && shown->kind != LAT_MULTI_CAUSAL))
+        return 0;
+    lat_causal_t *c = &held->u.causal;
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < c->len; i++) {
+        bool covered = false;
+        for (size_t j = 0; j < shown->u.causal.len && !covered; j++)
+            covered = s_covers(&shown->u.causal.items[j].clock, &c->items[i].clock);
+        if (!covered) {
+            c->items[kept++] = c->items[i];
+            continue;
+        }
+        lat_vclock_fini(&c->items[i].clock);
+        lat_deps_fini(&c->items[i].deps);
+        cb_bytes_fini(&c->items[i].value);
+        dropped++;
+    }
+    c->len = kept;
+    return dropped;
 }
 
 //  ---- self-test ----------------------------------------------------------------------------
@@ -124,6 +155,31 @@ void cache_cut_test(bool verbose)
     //  split the other way: what stays held goes to wait; held keeps what is ready.
     assert(cache_cut_split(&held, s_lookup, shown, &wait) == 1);
     assert(held.u.causal.len == 1 && !memcmp(held.u.causal.items[0].value.data, "needs y3", 8));
+    //  A held version that a shown one covers is of no use any more.
+    lat_t newer;
+    lat_init(&newer, LAT_MULTI_CAUSAL);
+    s_add(&newer, "a", 4, NULL, 0, "x4");
+    assert(cache_cut_prune(&held, &x) == 0 && held.u.causal.len == 1);
+    assert(cache_cut_prune(&held, &newer) == 1 && held.u.causal.len == 0);
+    lat_fini(&newer);
+    //  Siblings shown together satisfy a dependency on their join; one of them does not.
+    lat_t sib, one_sib;
+    lat_init(&sib, LAT_MULTI_CAUSAL);
+    lat_init(&one_sib, LAT_MULTI_CAUSAL);
+    s_add(&sib, "b", 1, NULL, 0, "yb");
+    s_add(&sib, "c", 1, NULL, 0, "yc");
+    s_add(&one_sib, "b", 1, NULL, 0, "yb");
+    s_entry_t both[] = {{"y", &sib}, {NULL, NULL}}, one[] = {{"y", &one_sib}, {NULL, NULL}};
+    lat_version_t dependent = {0};
+    lat_vclock_t join = {0};
+    lat_causal_clock(&sib, &join);
+    lat_deps_add(&dependent.deps, "y", &join);
+    assert(cache_cut_ready(&dependent, s_lookup, both, NULL));
+    assert(!cache_cut_ready(&dependent, s_lookup, one, NULL));
+    lat_deps_fini(&dependent.deps);
+    lat_vclock_fini(&join);
+    lat_fini(&sib);
+    lat_fini(&one_sib);
     //  Other kinds are not touched.
     lat_t s;
     lat_init(&s, LAT_SINGLE_CAUSAL);

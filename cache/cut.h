@@ -25,6 +25,10 @@ bool cache_cut_ready(const lat_version_t *version, cache_cut_lookup_fn *lookup, 
 //  LAT_MULTI_CAUSAL value). Returns how many versions moved. value may be left empty.
 size_t cache_cut_split(lat_t *value, cache_cut_lookup_fn *lookup, void *arg, lat_t *held);
 
+//  Drops the versions of held that a version of shown (what the cache shows of the key)
+//  covers: they would add nothing. Returns how many.
+size_t cache_cut_prune(lat_t *held, const lat_t *shown);
+
 void cache_cut_test(bool verbose);
 
 #endif

@@ -55,14 +55,16 @@ typedef enum {
 } cb_faas_code_t;
 
 //  Consistency levels (proto Consistency), docs/faas-design.md "Consistency levels".
+//  REPEATABLE_READ: every read of a key by any function of one call returns the same
+//  version. A DAG call whose parallel branches still read different versions of a key (its
+//  home cache restarted in between) fails before an inconsistent read reaches a function.
 //  SINGLE_CAUSAL / MULTI_CAUSAL: functions read and write causal values (vector clocks;
 //  multi-key: with dependencies); a read of a key never returns a version older than, or
 //  concurrent with, what the call already depends on; when that cannot be had in time the
-//  call fails with CB_KVS and says why. REPEATABLE_READ: every read of a key by any function of one call returns the same
-//  version (docs/faas-design.md, "Consistency levels"). A DAG call whose parallel branches
-//  still read different versions of a key (its home cache restarted in between) fails
-//  before an inconsistent read reaches a function, and cb_faas_call_dag runs it again from
-//  the start, CB_FAAS_RR_ATTEMPTS times in all at most (the functions' writes happen again).
+//  call fails with CB_KVS and says why. A DAG call that came to depend on two sibling
+//  (concurrent) versions of a key fails at its next read of the key.
+//  cb_faas_call_dag runs the calls of those two cases again from the start,
+//  CB_FAAS_RR_ATTEMPTS times in all at most (the functions' writes happen again).
 #define CB_FAAS_RR_ATTEMPTS 4
 typedef enum {
     CB_FAAS_LWW = 0,

@@ -31,12 +31,13 @@ struct exec_block_s {
     alignas(max_align_t) unsigned char data[];
 };
 
-void exec_fnctx_init(cb_fn_ctx_t *ctx, int fd, const char *executor_id,
+void exec_fnctx_init(cb_fn_ctx_t *ctx, int fd, const char *executor_id, const char *writer_id,
                      const cb_kvs_config_t *kvs_config)
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->fd = fd;
     ctx->executor_id = executor_id;
+    ctx->writer_id = writer_id && writer_id[0] ? writer_id : executor_id;
     ctx->kvs_config = *kvs_config;
 }
 
@@ -198,11 +199,11 @@ void exec_fnctx_session_pack(const cb_fn_ctx_t *ctx, cb_bytes_t *out)
 static int s_session_fail(cb_fn_ctx_t *ctx, const char *why, const char *key)
 {
     if (!ctx->session_error) {
-        char buf[1024];
+        char buf[1400];
         const char *level = ctx->consistency == CONSISTENCY__CONSISTENCY_SINGLE_CAUSAL ? "single-key causal"
                             : ctx->consistency == CONSISTENCY__CONSISTENCY_MULTI_CAUSAL ? "multi-key causal"
                                                                                         : "repeatable read";
-        snprintf(buf, sizeof buf, "%s: %.600s key '%.200s'", level, why, key);
+        snprintf(buf, sizeof buf, "%s: %.900s key '%.200s'", level, why, key);
         ctx->session_error = cb_strdup(buf);
     }
     return -ESTALE;
@@ -490,7 +491,7 @@ static int s_causal_read(cb_fn_ctx_t *ctx, cb_kvs_t *kvs, const char *key, lat_t
         return -EHOSTUNREACH;
     }
     int64_t deadline = cb_clock_mono_ms() + EXEC_CAUSAL_WAIT_MS;
-    long backoff_us = 500;
+    long backoff_us = 200;
     for (;;) {
         lat_t v;
         int rc = cb_kvs_get(kvs, key, &v);
@@ -519,18 +520,36 @@ static int s_causal_read(cb_fn_ctx_t *ctx, cb_kvs_t *kvs, const char *key, lat_t
                 lat_fini(out);
             return rc;
         }
+        //  What the cache shows of the key, all versions joined.
+        lat_vclock_t all = {0};
+        if (rc == 0)
+            lat_causal_clock(&v, &all);
+        size_t versions = rc == 0 ? v.u.causal.len : 0;
         if (rc == 0)
             lat_fini(&v);
+        if (versions && exec_causal_covers(&all, &need)) {
+            //  The cache shows versions that cover need together but none alone: the
+            //  request depends on siblings (e.g. two parallel branches read two of them).
+            //  Only a write that merges them would do: rather than wait for one, the call
+            //  fails, and cb_faas_call_dag runs the request again.
+            lat_vclock_fini(&all);
+            lat_vclock_fini(&need);
+            return s_session_fail(ctx, EXEC_CAUSAL_SIBLINGS, key);
+        }
         if (cb_clock_mono_ms() >= deadline) {
-            char clock[300], why[500];
+            char clock[300], shown[300] = "nothing", why[700];
             s_clock_text(&need, clock, sizeof clock);
+            if (versions)
+                s_clock_text(&all, shown, sizeof shown);
             snprintf(why, sizeof why,
-                     "this node's cache has no version at or after %s (what the request depends "
-                     "on) after %d ms, of",
-                     clock, EXEC_CAUSAL_WAIT_MS);
+                     "this node's cache has no version at or after %.250s (what the request "
+                     "depends on) after %d ms (it shows %zu version(s), joined %.250s), of",
+                     clock, EXEC_CAUSAL_WAIT_MS, versions, shown);
+            lat_vclock_fini(&all);
             lat_vclock_fini(&need);
             return s_session_fail(ctx, why, key);
         }
+        lat_vclock_fini(&all);
         struct timespec ts = {0, backoff_us * 1000};
         nanosleep(&ts, NULL);
         if (backoff_us < 20000)
@@ -811,9 +830,10 @@ const cb_bytes_t *exec_fnctx_value_bytes(const cb_fn_ctx_t *ctx, const lat_t *v)
 
 //  A write under SINGLE_CAUSAL / MULTI_CAUSAL: a causal value of one version whose clock
 //  dominates what the request read of key and what this node's cache shows of it, ticked
-//  at this executor's id (its address: one writer id per executor process, so clocks stay
-//  as small as the number of executors that ever wrote the key, and one executor's writes
-//  are sequential, so its ticks never collide). Under MULTI_CAUSAL it carries everything
+//  at this executor's id ("n0/1", not one per request or per process: clocks stay as small
+//  as the number of executor slots that ever wrote the key; an executor runs one call at a
+//  time, and its earlier writes are in what this node's cache shows, so its ticks do not
+//  collide). Under MULTI_CAUSAL it carries everything
 //  the request depends on. The version joins the session: later reads of the request (here
 //  and downstream) see this write or a later one.
 static int s_causal_put(cb_fn_ctx_t *ctx, cb_kvs_t *kvs, const char *key, const uint8_t *bytes,
@@ -832,7 +852,7 @@ static int s_causal_put(cb_fn_ctx_t *ctx, cb_kvs_t *kvs, const char *key, const 
     }
     lat_vclock_t need = {0}, clock = {0};
     exec_causal_need(ctx->reads, ctx->n_reads, key, multi, &need);
-    exec_causal_write_clock(&current, &need, ctx->executor_id, &clock);
+    exec_causal_write_clock(&current, &need, ctx->writer_id, &clock);
     lat_fini(&current);
     lat_deps_t deps = {0};
     if (multi)

@@ -46,6 +46,10 @@ typedef struct exec_block_s exec_block_t;
 //  versions), before the call fails rather than read something older. Below the call's
 //  own default timeout.
 #define EXEC_CAUSAL_WAIT_MS 5000
+//  The error of a causal read whose request depends on concurrent versions (siblings) of
+//  the key: the cache shows versions whose join covers what the request depends on, none
+//  of them alone. cb_faas_call_dag re-runs such requests (client/faas.c knows this text).
+#define EXEC_CAUSAL_SIBLINGS "the request depends on concurrent versions (siblings) of"
 //  Home caches (and PUSH sockets) a runner keeps connected.
 #define EXEC_HOME_SOCKETS 8
 
@@ -53,6 +57,8 @@ struct cb_fn_ctx {
     //  The runner's, for its life.
     int fd;                     //  the socket to the executor
     const char *executor_id;    //  borrowed: this executor's address
+    const char *writer_id;      //  borrowed: this executor's id, the clock entry of its
+                                //  causal writes (one writer: its calls run one at a time)
     cb_kvs_config_t kvs_config; //  for the client made at first use; strings borrowed
     cb_kvs_t *kvs;              //  owned; NULL until first use
     exec_buf_t aux;             //  frames read during a call (INBOX answers)
@@ -82,7 +88,7 @@ struct cb_fn_ctx {
     uint64_t zseq;
 };
 
-void exec_fnctx_init(cb_fn_ctx_t *ctx, int fd, const char *executor_id,
+void exec_fnctx_init(cb_fn_ctx_t *ctx, int fd, const char *executor_id, const char *writer_id,
                      const cb_kvs_config_t *kvs_config);
 void exec_fnctx_fini(cb_fn_ctx_t *ctx);
 //  A call of function (borrowed; must outlive the call) begins / ends. End frees what the
