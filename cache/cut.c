@@ -106,39 +106,23 @@ static const lat_t *s_lookup(void *arg, const char *key)
     return NULL;
 }
 
-//  Adds the version {id:count} of value, depending on dkey at {a:da} if dkey.
-static void s_add(lat_t *v, const char *id, uint32_t count, const char *dkey, uint32_t da,
-                  const char *value)
-{
-    lat_vclock_t clock = {0}, dclock = {0};
-    lat_vclock_bump(&clock, id, count);
-    lat_vclock_bump(&dclock, "a", da);
-    lat_deps_t deps = {0};
-    if (dkey)
-        lat_deps_add(&deps, dkey, &dclock);
-    lat_causal_add(v, &clock, &deps, value, strlen(value));
-    lat_deps_fini(&deps);
-    lat_vclock_fini(&clock);
-    lat_vclock_fini(&dclock);
-}
-
 void cache_cut_test(bool verbose)
 {
     lat_t y;    //  the cache shows y at a:2
     lat_init(&y, LAT_MULTI_CAUSAL);
-    s_add(&y, "a", 2, NULL, 0, "y2");
+    lat_causal_add_simple(&y, "a", 2, NULL, 0, "y2");
     s_entry_t shown[] = {{"y", &y}, {NULL, NULL}};
 
     lat_t x, held;
     lat_init(&x, LAT_MULTI_CAUSAL);
     lat_init(&held, LAT_NONE);
-    s_add(&x, "a", 1, "y", 2, "needs y2");  //  ready
+    lat_causal_add_simple(&x, "a", 1, "y", 2, "needs y2");  //  ready
     lat_t x2;
     lat_init(&x2, LAT_MULTI_CAUSAL);
-    s_add(&x2, "a", 3, "y", 3, "needs y3"); //  y is behind
+    lat_causal_add_simple(&x2, "a", 3, "y", 3, "needs y3"); //  y is behind
     lat_t z;
     lat_init(&z, LAT_MULTI_CAUSAL);
-    s_add(&z, "b", 1, "w", 1, "needs w");   //  w not shown at all
+    lat_causal_add_simple(&z, "b", 1, "w", 1, "needs w");   //  w not shown at all
     const char *missing = NULL;
     assert(cache_cut_ready(&x.u.causal.items[0], s_lookup, shown, NULL));
     assert(!cache_cut_ready(&x2.u.causal.items[0], s_lookup, shown, &missing));
@@ -148,7 +132,7 @@ void cache_cut_test(bool verbose)
     assert(cache_cut_split(&z, s_lookup, shown, &held) == 1 && held.u.causal.len == 2);
     assert(cache_cut_split(&x, s_lookup, shown, &held) == 0 && x.u.causal.len == 1);
     //  y catches up: the held version of x is ready now.
-    s_add(&y, "a", 3, NULL, 0, "y3");
+    lat_causal_add_simple(&y, "a", 3, NULL, 0, "y3");
     assert(!cache_cut_ready(&held.u.causal.items[1], s_lookup, shown, NULL));
     lat_t wait;
     lat_init(&wait, LAT_NONE);
@@ -158,7 +142,7 @@ void cache_cut_test(bool verbose)
     //  A held version that a shown one covers is of no use any more.
     lat_t newer;
     lat_init(&newer, LAT_MULTI_CAUSAL);
-    s_add(&newer, "a", 4, NULL, 0, "x4");
+    lat_causal_add_simple(&newer, "a", 4, NULL, 0, "x4");
     assert(cache_cut_prune(&held, &x) == 0 && held.u.causal.len == 1);
     assert(cache_cut_prune(&held, &newer) == 1 && held.u.causal.len == 0);
     lat_fini(&newer);
@@ -166,9 +150,9 @@ void cache_cut_test(bool verbose)
     lat_t sib, one_sib;
     lat_init(&sib, LAT_MULTI_CAUSAL);
     lat_init(&one_sib, LAT_MULTI_CAUSAL);
-    s_add(&sib, "b", 1, NULL, 0, "yb");
-    s_add(&sib, "c", 1, NULL, 0, "yc");
-    s_add(&one_sib, "b", 1, NULL, 0, "yb");
+    lat_causal_add_simple(&sib, "b", 1, NULL, 0, "yb");
+    lat_causal_add_simple(&sib, "c", 1, NULL, 0, "yc");
+    lat_causal_add_simple(&one_sib, "b", 1, NULL, 0, "yb");
     s_entry_t both[] = {{"y", &sib}, {NULL, NULL}}, one[] = {{"y", &one_sib}, {NULL, NULL}};
     lat_version_t dependent = {0};
     lat_vclock_t join = {0};

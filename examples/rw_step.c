@@ -70,41 +70,7 @@ int cb_fn_run(cb_fn_ctx_t *ctx, const cb_fn_value_t *args, size_t nargs, cb_fn_v
             long ms = strtol(key, NULL, 10);
             struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
             nanosleep(&ts, NULL);
-        } else if (s[0] == 'R') {
-            uint32_t kind;
-            const void *payload;
-            size_t len;
-            int rc = cb_fn_get_lattice(ctx, key, &kind, &payload, &len);
-            if (rc == -ENOENT) {
-                if (s_append(buf, &n, "%.*s@%.*s,", key, klen, "-", 1))
-                    return cb_fn_error(ctx, "record too long");
-            } else if (rc) {
-                return cb_fn_error(ctx, "read '%s' failed (%d)", key, rc);
-            } else {
-                if (kind > 9 || n + klen + 3 + 2 * len >= RW_MAX)
-                    return cb_fn_error(ctx, "record too long");
-                n += (size_t)snprintf(buf + n, RW_MAX - n, "%.*s~%u", (int)klen, key, kind);
-                static const char hex[] = "0123456789abcdef";
-                for (size_t b = 0; b < len; b++) {
-                    buf[n++] = hex[((const unsigned char *)payload)[b] >> 4];
-                    buf[n++] = hex[((const unsigned char *)payload)[b] & 15];
-                }
-                buf[n++] = ',';
-                buf[n] = 0;
-            }
-        } else if (s[0] == 'r') {
-            cb_fn_value_t v;
-            int rc = cb_fn_get(ctx, key, &v);
-            if (rc == -ENOENT) {
-                if (s_append(buf, &n, "%.*s@%.*s,", key, klen, "-", 1))
-                    return cb_fn_error(ctx, "record too long");
-            } else if (rc) {
-                return cb_fn_error(ctx, "read '%s' failed (%d)", key, rc);
-            } else {
-                if (s_append(buf, &n, "%.*s@%.*s,", key, klen, v.data, v.len))
-                    return cb_fn_error(ctx, "record too long");
-            }
-        } else {
+        } else if (s[0] == 'w') {
             struct timespec now;
             clock_gettime(CLOCK_REALTIME, &now);
             char val[256];
@@ -119,6 +85,32 @@ int cb_fn_run(cb_fn_ctx_t *ctx, const cb_fn_value_t *args, size_t nargs, cb_fn_v
                 return cb_fn_error(ctx, "write '%s' failed (%d)", key, rc);
             if (s_append(buf, &n, "!%.*s@%.*s,", key, klen, val, strlen(val)))
                 return cb_fn_error(ctx, "record too long");
+        } else {
+            //  A read: "r" as a cb value, "R" as the version (lattice payload, in hex).
+            cb_fn_value_t v = cb_fn_bytes(NULL, 0);
+            uint32_t kind = 0;
+            const void *payload = NULL;
+            size_t len = 0;
+            int rc = s[0] == 'R' ? cb_fn_get_lattice(ctx, key, &kind, &payload, &len)
+                                 : cb_fn_get(ctx, key, &v);
+            if (rc && rc != -ENOENT)
+                return cb_fn_error(ctx, "read '%s' failed (%d)", key, rc);
+            if (rc == -ENOENT || s[0] == 'r') {
+                if (s_append(buf, &n, "%.*s@%.*s,", key, klen, rc ? "-" : v.data,
+                             rc ? 1 : v.len))
+                    return cb_fn_error(ctx, "record too long");
+                continue;
+            }
+            if (kind > 9 || n + klen + 3 + 2 * len >= RW_MAX)
+                return cb_fn_error(ctx, "record too long");
+            n += (size_t)snprintf(buf + n, RW_MAX - n, "%.*s~%u", (int)klen, key, kind);
+            static const char hex[] = "0123456789abcdef";
+            for (size_t b = 0; b < len; b++) {
+                buf[n++] = hex[((const unsigned char *)payload)[b] >> 4];
+                buf[n++] = hex[((const unsigned char *)payload)[b] & 15];
+            }
+            buf[n++] = ',';
+            buf[n] = 0;
         }
     }
     return cb_fn_return_string(ctx, result, buf);

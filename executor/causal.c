@@ -114,33 +114,24 @@ static void s_clock(lat_vclock_t *vc, uint32_t a, uint32_t b)
     lat_vclock_bump(vc, "b", b);
 }
 
-//  A session entry holding one version (clock a:ca b:cb, optional dependency dkey a:da).
-static void s_entry(exec_read_t *r, const char *key, lat_kind_t kind, uint32_t ca, uint32_t cb,
-                    const char *dkey, uint32_t da)
+//  A session entry holding one version {id:count}, depending on dkey at {id:dcount}.
+static void s_entry(exec_read_t *r, const char *key, const char *id, uint32_t count,
+                    const char *dkey, uint32_t dcount)
 {
     memset(r, 0, sizeof *r);
     r->key = cb_strdup(key);
-    r->kind = kind;
-    lat_vclock_t c, d;
-    s_clock(&c, ca, cb);
-    s_clock(&d, da, 0);
-    lat_deps_t deps = {0};
-    if (dkey)
-        lat_deps_add(&deps, dkey, &d);
-    lat_init(&r->version, kind);
-    lat_causal_add(&r->version, &c, &deps, "v", 1);
-    lat_deps_fini(&deps);
-    lat_vclock_fini(&c);
-    lat_vclock_fini(&d);
+    r->kind = LAT_MULTI_CAUSAL;
+    lat_init(&r->version, LAT_MULTI_CAUSAL);
+    lat_causal_add_simple(&r->version, id, count, dkey, dcount, "v");
 }
 
 void exec_causal_test(bool verbose)
 {
     //  need: same-key clocks always, other keys' dependencies only when multi.
     exec_read_t s[3];
-    s_entry(&s[0], "x", LAT_MULTI_CAUSAL, 2, 0, "y", 5);
-    s_entry(&s[1], "x", LAT_MULTI_CAUSAL, 0, 3, NULL, 0);
-    s_entry(&s[2], "y", LAT_MULTI_CAUSAL, 1, 0, "z", 4);
+    s_entry(&s[0], "x", "a", 2, "y", 5);
+    s_entry(&s[1], "x", "b", 3, NULL, 0);
+    s_entry(&s[2], "y", "a", 1, "z", 4);
     lat_vclock_t need = {0};
     exec_causal_need(s, 3, "x", true, &need);
     assert(lat_vclock_get(&need, "a") == 2 && lat_vclock_get(&need, "b") == 3);

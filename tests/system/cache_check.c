@@ -596,22 +596,13 @@ static void s_timeout(pid_t kvs_pid)
     cb_kvs_destroy(&kvs);
 }
 
-//  A multi-key causal value of one version {id:count} = text, depending on dkey at {a:dc}
+//  A multi-key causal value of one version {id:count} = text, depending on dkey at {id:dc}
 //  when dkey is not NULL. Caller owns *out.
 static void s_mk_version(lat_t *out, const char *id, uint32_t count, const char *text,
                          const char *dkey, uint32_t dc)
 {
     lat_init(out, LAT_MULTI_CAUSAL);
-    lat_vclock_t clock = {0}, dclock = {0};
-    lat_vclock_bump(&clock, id, count);
-    lat_vclock_bump(&dclock, "a", dc);
-    lat_deps_t deps = {0};
-    if (dkey)
-        lat_deps_add(&deps, dkey, &dclock);
-    lat_causal_add(out, &clock, &deps, text, strlen(text));
-    lat_deps_fini(&deps);
-    lat_vclock_fini(&clock);
-    lat_vclock_fini(&dclock);
+    lat_causal_add_simple(out, id, count, dkey, dc, text);
 }
 
 //  What the cache shows of key: its versions' values joined by "|" ("" for none; "-" if

@@ -330,13 +330,7 @@ static void c_plant(char *buf, size_t size, const char *key, uint32_t ca, const 
 {
     lat_t v;
     lat_init(&v, LAT_MULTI_CAUSAL);
-    lat_vclock_t clock = {0}, dclock = {0};
-    lat_vclock_bump(&clock, "a", ca);
-    lat_vclock_bump(&dclock, "a", da);
-    lat_deps_t deps = {0};
-    if (dkey)
-        lat_deps_add(&deps, dkey, &dclock);
-    lat_causal_add(&v, &clock, &deps, "val", 3);
+    lat_causal_add_simple(&v, "a", ca, dkey, da, "val");
     cb_bytes_t bytes = {0};
     if (wire_encode(&v, &bytes) != 0) {
         fprintf(stderr, "consistency_check: self-check: cannot encode a version\n");
@@ -348,9 +342,6 @@ static void c_plant(char *buf, size_t size, const char *key, uint32_t ca, const 
         n += (size_t)snprintf(buf + n, size - n, "%02x", bytes.data[i]);
     snprintf(buf + n, size - n, ",");
     cb_bytes_fini(&bytes);
-    lat_deps_fini(&deps);
-    lat_vclock_fini(&clock);
-    lat_vclock_fini(&dclock);
     lat_fini(&v);
 }
 
