@@ -7,6 +7,8 @@
 #   A: 16 keys, 2 writers, no sleep in functions (latency), 1000 requests, seeds 1-3
 #   B: 6 keys, 3 writers, 3 ms sleep after a function's first operation (the test's
 #      workload: a wider window for the writers), 500 requests, seeds 1-2
+#   C: as A with one client thread (requests one at a time: the cost of a level without
+#      the CPU contention of 4 clients on a small machine), 600 requests, seed 1
 # Ratios to LWW at p50 per run are printed after the table. Stops the cluster on exit.
 set -euo pipefail
 BUILD=${1:-build}
@@ -32,7 +34,7 @@ run() { # WORKLOAD RUN SEED ARGS...
     shift 3
     for level in lww rr single multi; do
         out=$(timeout 600 "$CHECK" --scheduler "$S" --so "$SO" --level $level --seed "$seed" \
-              --clients 4 --dags 8 "$@" 2>"$DIR/err") || { cat "$DIR/err" >&2; exit 1; }
+              --dags 8 "$@" 2>"$DIR/err") || { cat "$DIR/err" >&2; exit 1; }
         printf '| %s, run %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$w" "$r" "$level" \
             "$(field requests "$out")" "$(field failed "$out")" "$(field rr_anomalies "$out")" \
             "$(field causal_stale "$out")" "$(field causal_dep "$out")" "$(field p50_ms "$out")" \
@@ -45,10 +47,11 @@ run() { # WORKLOAD RUN SEED ARGS...
     done
 }
 for seed in 1 2 3; do
-    run A $seed $seed --requests 1000 --writers 2 --keys 16 --sleep-ms 0
+    run A $seed $seed --clients 4 --requests 1000 --writers 2 --keys 16 --sleep-ms 0
 done
 for seed in 1 2; do
-    run B $seed $seed --requests 500 --writers 3 --keys 6 --sleep-ms 3
+    run B $seed $seed --clients 4 --requests 500 --writers 3 --keys 6 --sleep-ms 3
 done
+run C 1 1 --clients 1 --requests 600 --writers 2 --keys 16 --sleep-ms 0
 echo
 printf '%s' "$ratios"
