@@ -33,6 +33,7 @@
 #include "anna.pb-c.h"
 #include "anna/arena.h"
 #include "anna/pushcache.h"
+#include "cache/cut.h"
 #include "cache/map.h"
 #include "cache/store.h"
 #include "cloudburst.pb-c.h"
@@ -197,6 +198,8 @@ struct _cache_t {
     size_t waiting;             //  tuples waiting for the KVS
     s_call_t *calls;            //  calls in progress (freed by destroy if still there)
     cache_map_t *snaps;         //  issue 4: "session\x1fkey" -> s_snap_t
+    cache_map_t *held;          //  issue 4: key -> s_held_t, versions outside the causal cut
+    int64_t next_held_ms;       //  when held versions' dependencies are asked for again
     s_snap_t *snaps_head, *snaps_tail;
     anna_arena_t *arena;        //  scratch of the message being handled
     ProtobufCAllocator pb_alloc;
@@ -204,6 +207,21 @@ struct _cache_t {
     long long log_last;
     cache_stats_t stats;
 };
+
+//  Issue 4: versions of a multi-key causal value this cache holds back because some of
+//  their dependencies are not visible here yet (see cache/cut.h).
+typedef struct {
+    char *key;                  //  owned; the key of `held`
+    lat_t value;                //  LAT_MULTI_CAUSAL: the versions held back, joined
+} s_held_t;
+
+static void s_held_free(void *p)
+{
+    s_held_t *h = p;
+    cb_free(h->key);
+    lat_fini(&h->value);
+    cb_free(h);
+}
 
 //  ---- counters -----------------------------------------------------------------------------
 
@@ -222,6 +240,8 @@ static const s_counter_t s_counters[] = {
     S_COUNTER(updates_applied), S_COUNTER(unsubscribes), S_COUNTER(evictions),
     S_COUNTER(overloaded),   S_COUNTER(malformed),       S_COUNTER(bad_request),
     S_COUNTER(replies),      S_COUNTER(replies_dropped), S_COUNTER(reports),
+    S_COUNTER(causal_held),  S_COUNTER(causal_released), S_COUNTER(causal_superseded),
+    S_COUNTER(causal_dropped),
     S_COUNTER(keys),         S_COUNTER(bytes),
 };
 
@@ -362,6 +382,7 @@ cache_t *cache_new(const cache_config_t *config, char *err, size_t errlen)
     self->ops = cache_map_new();
     self->fetches = cache_map_new();
     self->snaps = cache_map_new();
+    self->held = cache_map_new();
     self->waits = cache_map_new();
     self->addrs = cache_map_new();
     self->worker_ids = cache_map_new();
@@ -459,6 +480,9 @@ void cache_destroy(cache_t **self_p)
         cb_free(sn);
     }
     cache_map_destroy(&self->snaps);
+    if (self->held)
+        cache_map_clear(self->held, s_held_free);
+    cache_map_destroy(&self->held);
     cache_map_destroy(&self->ops);
     cache_map_destroy(&self->fetches);
     if (self->waits)
@@ -1001,6 +1025,141 @@ static void s_on_evict(void *arg, const char *key, uint32_t home)
     s_unsub(self, (int32_t)home, key);
 }
 
+//  ---- issue 4: the causal cut ---------------------------------------------------------------
+//  A multi-key causal version becomes visible here (cached, answered) once this cache shows
+//  every key it depends on at a version at or after the one depended on; until then it is
+//  held back and the cache keeps showing what it showed. Values enter the store in three
+//  places (a fetch's answer, a push, the acknowledgement of a write), all of which admit
+//  them through s_cut_admit first and release what became visible after (s_cut_release).
+//  What a held version waits for is fetched (and so subscribed to), and asked for again
+//  every S_HELD_RETRY_MS in case a push was lost. Since every visible version's
+//  dependencies were visible when it was released, the visible store is a causal cut
+//  (eviction can drop a dependency; it is then fetched from the KVS, which has at least
+//  the version depended on, since caches show only what the KVS acknowledged).
+
+//  Keys with held versions at most; beyond, new versions that cannot be shown yet are
+//  dropped (counted): the KVS has them, and the next fetch or push brings them again.
+#define S_MAX_HELD (1 << 16)
+#define S_HELD_RETRY_MS 500
+
+static const lat_t *s_cut_lookup(void *arg, const char *key)
+{
+    cache_t *self = arg;
+    cache_view_t view;
+    return cache_store_peek(self->store, key, &view) ? view.value : NULL;
+}
+
+//  Fetches key from the KVS (and so subscribes to it) unless a fetch is in flight; force:
+//  also when it is cached (a push may have been lost).
+static void s_cut_fetch(cache_t *self, const char *key, bool force)
+{
+    cache_view_t view;
+    if (cache_map_get(self->fetches, key) || self->waiting >= S_MAX_WAITING ||
+        !strncmp(key, S_RESERVED_PREFIX, strlen(S_RESERVED_PREFIX)) ||
+        (!force && cache_store_peek(self->store, key, &view) && view.value->kind != LAT_NONE))
+        return;
+    s_op_t *op = s_op_new(self, S_FETCH, key);
+    op->subscribe = true;
+    op->keyed = true;
+    cache_map_put(self->fetches, op->key, op);
+    s_op_start(self, op);
+}
+
+//  Fetches what the versions of a held value wait for.
+static void s_cut_fetch_missing(cache_t *self, const lat_t *held, bool force)
+{
+    for (size_t i = 0; i < held->u.causal.len; i++) {
+        const char *missing = NULL;
+        if (!cache_cut_ready(&held->u.causal.items[i], s_cut_lookup, self, &missing))
+            s_cut_fetch(self, missing, force);
+    }
+}
+
+//  Takes the versions of value (about to enter the store at key) that cannot be shown yet.
+static void s_cut_admit(cache_t *self, const char *key, lat_t *value)
+{
+    if (value->kind != LAT_MULTI_CAUSAL)
+        return;
+    lat_t held;
+    lat_init(&held, LAT_NONE);
+    size_t moved = cache_cut_split(value, s_cut_lookup, self, &held);
+    if (!moved)
+        return;
+    s_held_t *h = cache_map_get(self->held, key);
+    if (!h && cache_map_count(self->held) >= S_MAX_HELD) {
+        self->stats.causal_dropped += moved;
+        lat_fini(&held);
+        return;
+    }
+    self->stats.causal_held += moved;
+    if (!h) {
+        h = cb_calloc(1, sizeof *h);
+        h->key = cb_strdup(key);
+        h->value = held;
+        cache_map_put(self->held, h->key, h);
+    } else {
+        lat_merge(&h->value, &held);
+        lat_fini(&held);
+    }
+    s_cut_fetch_missing(self, &h->value, false);
+}
+
+//  Moves the held versions that became visible into the store, until none does. A held
+//  key that is no longer cached is forgotten (not subscribed: its next fetch brings what
+//  the KVS has). retry: ask again for what the others wait for.
+static void s_cut_release(cache_t *self, bool retry)
+{
+    size_t n = cache_map_count(self->held);
+    if (!n)
+        return;
+    s_held_t **all = cb_malloc(n * sizeof *all);
+    bool changed = true;
+    for (int round = 0; changed && round < 64; round++) {
+        changed = false;
+        size_t cursor = 0, count = 0;
+        for (s_held_t *h; (h = cache_map_next(self->held, &cursor)) && count < n;)
+            all[count++] = h;
+        for (size_t i = 0; i < count; i++) {
+            s_held_t *h = all[i];
+            cache_view_t view;
+            bool cached = cache_store_peek(self->store, h->key, &view);
+            lat_t wait;
+            lat_init(&wait, LAT_NONE);
+            if (cached) {
+                //  Versions the cache shows newer ones of are of no use; the rest split
+                //  into those that can be shown now and those that still wait.
+                self->stats.causal_superseded += cache_cut_prune(&h->value, view.value);
+                (void)cache_cut_split(&h->value, s_cut_lookup, self, &wait);
+            }
+            if (cached && h->value.u.causal.len) {
+                if (cache_store_merge(self->store, h->key, &h->value) >= 0) {
+                    self->stats.causal_released += h->value.u.causal.len;
+                    changed = true;
+                } else
+                    self->stats.causal_dropped += h->value.u.causal.len;
+            } else if (!cached)
+                self->stats.causal_dropped += h->value.u.causal.len;
+            lat_fini(&h->value);
+            if (wait.kind == LAT_NONE || !wait.u.causal.len) {
+                lat_fini(&wait);
+                cache_map_remove(self->held, h->key);
+                s_held_free(h);
+            } else
+                h->value = wait;
+        }
+        n = cache_map_count(self->held);
+        if (!n)
+            break;
+        all = cb_realloc(all, n * sizeof *all);
+    }
+    if (retry) {
+        size_t cursor = 0;
+        for (s_held_t *h; (h = cache_map_next(self->held, &cursor));)
+            s_cut_fetch_missing(self, &h->value, true);
+    }
+    cb_free(all);
+}
+
 //  ---- answers of the KVS -------------------------------------------------------------------
 
 //  Joins value (borrowed) into *acc, a value pushed while a fetch was in flight. A value of
@@ -1017,6 +1176,7 @@ static void s_accumulate(lat_t *acc, const lat_t *value)
 //  first), else replacing whatever is there.
 static void s_store_value(cache_t *self, const char *key, lat_t *value, int32_t worker)
 {
+    s_cut_admit(self, key, value);
     cache_view_t view;
     if (cache_store_peek(self->store, key, &view) && view.value->kind == value->kind) {
         cache_store_merge(self->store, key, value);
@@ -1114,6 +1274,7 @@ static void s_fetch_done(cache_t *self, s_op_t *op, const KeyTuple *t)
     }
     op->nwaiters = 0;
     s_op_free(self, op);
+    s_cut_release(self, false);
     s_unsub_flush(self);
 }
 
@@ -1127,7 +1288,9 @@ static void s_put_done(cache_t *self, s_op_t *op, const KeyTuple *t)
         return;
     }
     if (error == ANNA_ERROR__NO_ERROR) {
-        //  Write-through: the KVS holds the value now, so the cached copy may too.
+        //  Write-through: the KVS holds the value now, so the cached copy may too (the
+        //  versions of it that this cache can show: the causal cut).
+        s_cut_admit(self, op->key, &op->value);
         cache_view_t view;
         if (cache_store_peek(self->store, op->key, &view) &&
             cache_store_merge(self->store, op->key, &op->value) == -EINVAL) {
@@ -1144,6 +1307,7 @@ static void s_put_done(cache_t *self, s_op_t *op, const KeyTuple *t)
         self->stats.kvs_errors++;
     s_resolve(self, &op->waiter, error, t->error_message, op->lattice, NULL);
     s_op_free(self, op);
+    s_cut_release(self, false);
 }
 
 static void s_handle_answer(cache_t *self, const uint8_t *data, size_t size)
@@ -1246,6 +1410,7 @@ static void s_handle_update(cache_t *self, const uint8_t *data, size_t size)
         }
         bool applied = false;
         cache_view_t view;
+        s_cut_admit(self, t->key, &value);
         if (cache_store_peek(self->store, t->key, &view)) {
             if (cache_store_merge(self->store, t->key, &value) == -EINVAL) {
                 //  The key was recreated with another kind (or we cached a stale one):
@@ -1270,6 +1435,7 @@ static void s_handle_update(cache_t *self, const uint8_t *data, size_t size)
         }
         lat_fini(&value);
     }
+    s_cut_release(self, false);
     s_unsub_flush(self);
 }
 
@@ -1736,6 +1902,8 @@ int cache_run(cache_t *self, int stop_fd)
         int64_t next = self->scheduler ? self->next_report_ms : INT64_MAX;
         if (self->ops_head && self->ops_head->deadline_ms < next)
             next = self->ops_head->deadline_ms;
+        if (cache_map_count(self->held) && self->next_held_ms < next)
+            next = self->next_held_ms;
         long timeout = next == INT64_MAX ? -1 : next <= now ? 0 : (long)(next - now);
         if (zmq_poll(items, 6, timeout) < 0) {
             if (errno == EINTR)
@@ -1762,6 +1930,10 @@ int cache_run(cache_t *self, int stop_fd)
         now = cb_clock_mono_ms();
         s_expire(self, now);
         s_snap_expire(self, now);
+        if (now >= self->next_held_ms) {
+            s_cut_release(self, true);
+            self->next_held_ms = now + S_HELD_RETRY_MS;
+        }
         if (cache_store_bytes(self->store) > cache_store_max_bytes(self->store)) {
             cache_store_evict(self->store, s_on_evict, self);
             s_unsub_flush(self);

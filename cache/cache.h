@@ -46,6 +46,10 @@ typedef struct {
     uint64_t replies;           //  KeyResponses and KeyAddressResponses sent to executors
     uint64_t replies_dropped;   //  replies not sent (executor's queue full or bad address)
     uint64_t reports;           //  status reports sent to the scheduler
+    uint64_t causal_held;       //  multi-key causal versions held back (dependencies not here)
+    uint64_t causal_released;   //  of them, shown once their dependencies were
+    uint64_t causal_superseded; //  of them, dropped: the cache came to show a newer version
+    uint64_t causal_dropped;    //  held versions given up (key evicted, too many held)
     uint64_t keys;              //  entries cached (at the time of the snapshot)
     uint64_t bytes;             //  bytes they count for (idem)
 } cache_stats_t;

@@ -36,6 +36,8 @@
 #define S_DEFAULT_TIMEOUT_MS 5000
 //  What the executor says when a repeatable-read request's branches diverged (issue 4).
 #define S_RR_CONFLICT "parallel branches of this request read different versions"
+//  Its causal counterpart (executor/fnlib.h, EXEC_CAUSAL_SIBLINGS).
+#define S_CAUSAL_SIBLINGS "the request depends on concurrent versions (siblings) of"
 #define S_MAX_TIMEOUT_MS 3600000
 #define S_MAX_ADDRESS_LEN 255
 #define S_MAX_NAME_LEN 128
@@ -948,6 +950,13 @@ int cb_faas_call_function(cb_faas_t *self, const char *name, const cb_faas_arg_t
     return rc;
 }
 
+static void s_sleep_us(int64_t us)
+{
+    struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 int cb_faas_call_dag(cb_faas_t *self, const char *name, const cb_faas_fn_args_t *fn_args,
                      size_t n, const cb_faas_call_opts_t *opts, cb_faas_result_t *out)
 {
@@ -1011,11 +1020,18 @@ int cb_faas_call_dag(cb_faas_t *self, const char *name, const cb_faas_fn_args_t 
         //  Issue 4: a repeatable-read request whose parallel branches read different
         //  versions of a key failed before any inconsistent read reached a function; it is
         //  re-run from the start (with a new request id), a few times at most.
+        //  Likewise a causal request whose reads depend on two sibling versions of a key.
         for (int attempt = 1; rc != 0 && attempt < CB_FAAS_RR_ATTEMPTS &&
-                              call.consistency == CONSISTENCY__CONSISTENCY_REPEATABLE_READ &&
-                              strstr(self->error, S_RR_CONFLICT);
+                              ((call.consistency == CONSISTENCY__CONSISTENCY_REPEATABLE_READ &&
+                                strstr(self->error, S_RR_CONFLICT)) ||
+                               ((call.consistency == CONSISTENCY__CONSISTENCY_SINGLE_CAUSAL ||
+                                 call.consistency == CONSISTENCY__CONSISTENCY_MULTI_CAUSAL) &&
+                                strstr(self->error, S_CAUSAL_SIBLINGS)));
              attempt++) {
             cb_faas_result_fini(out);
+            //  Causal siblings go once a write merges them: give it a moment to come.
+            if (call.consistency != CONSISTENCY__CONSISTENCY_REPEATABLE_READ)
+                s_sleep_us(2000 * attempt);
             rc = s_call(self, &req, timeout_ms, opts && opts->output_key, what, out);
         }
     }
@@ -1099,6 +1115,13 @@ int cb_faas_get(cb_faas_t *self, const char *key, cb_value_t *out)
     return s_get_once(self, key ? key : "", out, false);
 }
 
+cb_kvs_t *cb_faas_kvs(cb_faas_t *self)
+{
+    s_clear_error(self);
+    cb_kvs_t *kvs;
+    return s_kvs(self, &kvs) == 0 ? kvs : NULL;
+}
+
 int cb_faas_put(cb_faas_t *self, const char *key, const cb_value_t *value)
 {
     s_clear_error(self);
@@ -1115,12 +1138,6 @@ int cb_faas_put(cb_faas_t *self, const char *key, const cb_value_t *value)
     return rc;
 }
 
-static void s_sleep_us(int64_t us)
-{
-    struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 int cb_faas_future_get(cb_faas_t *self, const char *key, int timeout_ms, cb_value_t *out)
 {

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client/kvs.h"
 #include "common/value.h"
 
 typedef struct _cb_faas_t cb_faas_t;
@@ -53,13 +54,17 @@ typedef enum {
     CB_FAAS_INTERNAL = 13,
 } cb_faas_code_t;
 
-//  Consistency levels (proto Consistency). LWW and REPEATABLE_READ are implemented; the
-//  scheduler refuses the causal ones ("consistency level single-causal is not supported
-//  yet"). REPEATABLE_READ: every read of a key by any function of one call returns the same
-//  version (docs/faas-design.md, "Consistency levels"). A DAG call whose parallel branches
-//  still read different versions of a key (its home cache restarted in between) fails
-//  before an inconsistent read reaches a function, and cb_faas_call_dag runs it again from
-//  the start, CB_FAAS_RR_ATTEMPTS times in all at most (the functions' writes happen again).
+//  Consistency levels (proto Consistency), docs/faas-design.md "Consistency levels".
+//  REPEATABLE_READ: every read of a key by any function of one call returns the same
+//  version. A DAG call whose parallel branches still read different versions of a key (its
+//  home cache restarted in between) fails before an inconsistent read reaches a function.
+//  SINGLE_CAUSAL / MULTI_CAUSAL: functions read and write causal values (vector clocks;
+//  multi-key: with dependencies); a read of a key never returns a version older than, or
+//  concurrent with, what the call already depends on; when that cannot be had in time the
+//  call fails with CB_KVS and says why. A DAG call that came to depend on two sibling
+//  (concurrent) versions of a key fails at its next read of the key.
+//  cb_faas_call_dag runs the calls of those two cases again from the start,
+//  CB_FAAS_RR_ATTEMPTS times in all at most (the functions' writes happen again).
 #define CB_FAAS_RR_ATTEMPTS 4
 typedef enum {
     CB_FAAS_LWW = 0,
@@ -207,6 +212,10 @@ int cb_faas_future_get(cb_faas_t *self, const char *key, int timeout_ms, cb_valu
 int cb_faas_get(cb_faas_t *self, const char *key, cb_value_t *out);
 //  Writes value (borrowed) at key as an LWW value stamped now.
 int cb_faas_put(cb_faas_t *self, const char *key, const cb_value_t *value);
+//  The KVS client that get and put use (made on first use; owned by self, valid until
+//  cb_faas_destroy): for lattice types other than cb values in LWW keys. NULL if it cannot
+//  be made (cb_faas_last_error says why).
+cb_kvs_t *cb_faas_kvs(cb_faas_t *self);
 
 //  ---- status ---------------------------------------------------------------------------
 

@@ -1285,6 +1285,7 @@ exec_executor_t *exec_executor_new(const exec_config_t *config, char *err, size_
     self->runner_config = (exec_runner_config_t){.routing = self->routing,
                                                  .bind_ip = self->config.bind_ip,
                                                  .executor_id = self->address,
+                                                 .writer_id = self->id,
                                                  .trust = &self->trust};
     s_runner_start(self);
     if (!self->runner) {

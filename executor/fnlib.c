@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <zmq.h>
@@ -30,12 +31,13 @@ struct exec_block_s {
     alignas(max_align_t) unsigned char data[];
 };
 
-void exec_fnctx_init(cb_fn_ctx_t *ctx, int fd, const char *executor_id,
+void exec_fnctx_init(cb_fn_ctx_t *ctx, int fd, const char *executor_id, const char *writer_id,
                      const cb_kvs_config_t *kvs_config)
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->fd = fd;
     ctx->executor_id = executor_id;
+    ctx->writer_id = writer_id && writer_id[0] ? writer_id : executor_id;
     ctx->kvs_config = *kvs_config;
 }
 
@@ -79,6 +81,7 @@ void exec_fnctx_end(cb_fn_ctx_t *ctx)
     for (size_t i = 0; i < ctx->n_reads; i++) {
         cb_free(ctx->reads[i].key);
         cb_bytes_fini(&ctx->reads[i].payload);
+        lat_fini(&ctx->reads[i].version);
     }
     cb_free(ctx->reads);
     ctx->reads = NULL;
@@ -96,6 +99,12 @@ void exec_fnctx_end(cb_fn_ctx_t *ctx)
 
 static int s_session_fail(cb_fn_ctx_t *ctx, const char *why, const char *key);
 
+static bool s_causal_level(const cb_fn_ctx_t *ctx)
+{
+    return ctx->consistency == CONSISTENCY__CONSISTENCY_SINGLE_CAUSAL ||
+           ctx->consistency == CONSISTENCY__CONSISTENCY_MULTI_CAUSAL;
+}
+
 static bool s_read_same(const exec_read_t *r, bool absent, int kind, const void *data, size_t len)
 {
     if (r->absent || absent)
@@ -103,7 +112,9 @@ static bool s_read_same(const exec_read_t *r, bool absent, int kind, const void 
     return r->kind == kind && r->payload.len == len && (!len || !memcmp(r->payload.data, data, len));
 }
 
-//  Adds a version unless the session has that very version of key already.
+//  Adds a version unless the session has that very version of key already. A causal
+//  version is kept decoded too (a payload that does not decode is kept as bytes only and
+//  then requires nothing; it came from a runner of this same code).
 static void s_session_add(cb_fn_ctx_t *ctx, const char *key, bool absent, int kind,
                           const void *data, size_t len)
 {
@@ -119,8 +130,12 @@ static void s_session_add(cb_fn_ctx_t *ctx, const char *key, bool absent, int ki
     r->key = cb_strdup(key);
     r->absent = absent;
     r->kind = kind;
-    if (!absent)
+    lat_init(&r->version, LAT_NONE);
+    if (!absent) {
         cb_bytes_set(&r->payload, data, len);
+        if (exec_causal_kind(kind) && wire_decode(kind, data, len, &r->version) != 0)
+            lat_init(&r->version, LAT_NONE);
+    }
 }
 
 int exec_fnctx_session_load(cb_fn_ctx_t *ctx, uint32_t consistency, const void *data, size_t len)
@@ -140,7 +155,10 @@ int exec_fnctx_session_load(cb_fn_ctx_t *ctx, uint32_t consistency, const void *
     session_reads__free_unpacked(m, NULL);
     //  Parallel branches that read different versions of a key cannot be joined into one
     //  repeatable-read request: the call fails (before it runs) rather than go on with both.
-    for (size_t i = 0; i < ctx->n_reads && !ctx->session_error; i++)
+    //  (Under the causal levels they can: what the request depends on is their join.)
+    for (size_t i = 0; i < ctx->n_reads && !ctx->session_error &&
+                       consistency == CONSISTENCY__CONSISTENCY_REPEATABLE_READ;
+         i++)
         for (size_t j = i + 1; j < ctx->n_reads; j++)
             if (!strcmp(ctx->reads[i].key, ctx->reads[j].key)) {
                 (void)s_session_fail(ctx,
@@ -154,7 +172,8 @@ int exec_fnctx_session_load(cb_fn_ctx_t *ctx, uint32_t consistency, const void *
 void exec_fnctx_session_pack(const cb_fn_ctx_t *ctx, cb_bytes_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (ctx->consistency != CONSISTENCY__CONSISTENCY_REPEATABLE_READ || !ctx->n_reads)
+    if ((ctx->consistency != CONSISTENCY__CONSISTENCY_REPEATABLE_READ && !s_causal_level(ctx)) ||
+        !ctx->n_reads)
         return;
     SessionRead *items = cb_calloc(ctx->n_reads, sizeof *items);
     SessionRead **ptrs = cb_calloc(ctx->n_reads, sizeof *ptrs);
@@ -180,8 +199,11 @@ void exec_fnctx_session_pack(const cb_fn_ctx_t *ctx, cb_bytes_t *out)
 static int s_session_fail(cb_fn_ctx_t *ctx, const char *why, const char *key)
 {
     if (!ctx->session_error) {
-        char buf[1024];
-        snprintf(buf, sizeof buf, "repeatable read: %.600s key '%.200s'", why, key);
+        char buf[1400];
+        const char *level = ctx->consistency == CONSISTENCY__CONSISTENCY_SINGLE_CAUSAL ? "single-key causal"
+                            : ctx->consistency == CONSISTENCY__CONSISTENCY_MULTI_CAUSAL ? "multi-key causal"
+                                                                                        : "repeatable read";
+        snprintf(buf, sizeof buf, "%s: %.900s key '%.200s'", level, why, key);
         ctx->session_error = cb_strdup(buf);
     }
     return -ESTALE;
@@ -417,10 +439,130 @@ void exec_fnctx_session_done(cb_fn_ctx_t *ctx)
     cb_free(buf);
 }
 
+//  A clock for people (error messages), cut to fit.
+static void s_clock_text(const lat_vclock_t *clock, char *buf, size_t len)
+{
+    lat_t view = {.kind = LAT_VCLOCK, .u.vclock = *clock};   //  borrowed: not finalised
+    char *text = lat_format(&view);
+    snprintf(buf, len, "%s", text);
+    cb_free(text);
+}
+
+//  Adds a one-version causal value to the session (a read or a write of the request).
+static int s_session_add_version(cb_fn_ctx_t *ctx, const char *key, const lat_t *one)
+{
+    if (ctx->n_reads >= EXEC_MAX_SESSION_READS)
+        return s_session_fail(ctx, "too many versions read or written by one request, at", key);
+    cb_bytes_t bytes = {0};
+    if (wire_encode(one, &bytes) != 0)
+        return s_session_fail(ctx, "cannot encode the version of", key);
+    s_session_add(ctx, key, false, (int)one->kind, bytes.data, bytes.len);
+    cb_bytes_fini(&bytes);
+    return 0;
+}
+
+//  A read under SINGLE_CAUSAL / MULTI_CAUSAL: a version of key not older than, nor
+//  concurrent with, what the request depends on (exec_causal_need), into *out as a causal
+//  value of that one version; it joins the session. Under MULTI_CAUSAL a version of key the
+//  request already holds is returned again while it still satisfies the dependencies (a
+//  repeatable read, no I/O). Otherwise this node's cache is asked; when its copy is behind
+//  the request, the read waits (backing off) for the KVS's push of a newer version, at most
+//  EXEC_CAUSAL_WAIT_MS, then fails the call (-ESTALE) rather than return an older version.
+static int s_causal_read(cb_fn_ctx_t *ctx, cb_kvs_t *kvs, const char *key, lat_t *out)
+{
+    bool multi = ctx->consistency == CONSISTENCY__CONSISTENCY_MULTI_CAUSAL;
+    lat_vclock_t need = {0};
+    exec_causal_need(ctx->reads, ctx->n_reads, key, multi, &need);
+    for (size_t i = ctx->n_reads; multi && i-- > 0;) {
+        const exec_read_t *r = &ctx->reads[i];
+        if (strcmp(r->key, key))
+            continue;
+        if (r->absent && !need.len)
+            return -ENOENT;
+        if (!r->absent && r->version.kind == LAT_MULTI_CAUSAL && r->version.u.causal.len == 1 &&
+            exec_causal_covers(&r->version.u.causal.items[0].clock, &need)) {
+            lat_vclock_fini(&need);
+            lat_copy(out, &r->version);
+            return 0;
+        }
+    }
+    if (!kvs) {
+        lat_vclock_fini(&need);
+        return -EHOSTUNREACH;
+    }
+    int64_t deadline = cb_clock_mono_ms() + EXEC_CAUSAL_WAIT_MS;
+    long backoff_us = 200;
+    for (;;) {
+        lat_t v;
+        int rc = cb_kvs_get(kvs, key, &v);
+        if (rc == 0 && !exec_causal_kind(v.kind)) {
+            lat_fini(&v);
+            lat_vclock_fini(&need);
+            return -EINVAL;     //  an LWW (or other) key: not readable causally
+        }
+        if (rc == -ENOENT && !need.len) {
+            lat_vclock_fini(&need);
+            s_session_add(ctx, key, true, 0, NULL, 0);
+            return -ENOENT;
+        }
+        if (rc != 0 && rc != -ENOENT) {
+            lat_vclock_fini(&need);
+            return rc;
+        }
+        int pick = rc == 0 ? exec_causal_pick(&v, &need) : -1;
+        if (pick >= 0) {
+            exec_causal_one(out, multi ? LAT_MULTI_CAUSAL : LAT_SINGLE_CAUSAL,
+                            &v.u.causal.items[pick]);
+            lat_fini(&v);
+            lat_vclock_fini(&need);
+            rc = s_session_add_version(ctx, key, out);
+            if (rc)
+                lat_fini(out);
+            return rc;
+        }
+        //  What the cache shows of the key, all versions joined.
+        lat_vclock_t all = {0};
+        if (rc == 0)
+            lat_causal_clock(&v, &all);
+        size_t versions = rc == 0 ? v.u.causal.len : 0;
+        if (rc == 0)
+            lat_fini(&v);
+        if (versions && exec_causal_covers(&all, &need)) {
+            //  The cache shows versions that cover need together but none alone: the
+            //  request depends on siblings (e.g. two parallel branches read two of them).
+            //  Only a write that merges them would do: rather than wait for one, the call
+            //  fails, and cb_faas_call_dag runs the request again.
+            lat_vclock_fini(&all);
+            lat_vclock_fini(&need);
+            return s_session_fail(ctx, EXEC_CAUSAL_SIBLINGS, key);
+        }
+        if (cb_clock_mono_ms() >= deadline) {
+            char clock[300], shown[300] = "nothing", why[700];
+            s_clock_text(&need, clock, sizeof clock);
+            if (versions)
+                s_clock_text(&all, shown, sizeof shown);
+            snprintf(why, sizeof why,
+                     "this node's cache has no version at or after %.250s (what the request "
+                     "depends on) after %d ms (it shows %zu version(s), joined %.250s), of",
+                     clock, EXEC_CAUSAL_WAIT_MS, versions, shown);
+            lat_vclock_fini(&all);
+            lat_vclock_fini(&need);
+            return s_session_fail(ctx, why, key);
+        }
+        lat_vclock_fini(&all);
+        struct timespec ts = {0, backoff_us * 1000};
+        nanosleep(&ts, NULL);
+        if (backoff_us < 20000)
+            backoff_us *= 2;
+    }
+}
+
 int exec_fnctx_read(cb_fn_ctx_t *ctx, const char *key, lat_t *out)
 {
     lat_init(out, LAT_NONE);
     cb_kvs_t *kvs = exec_fnctx_kvs(ctx, NULL, 0);
+    if (s_causal_level(ctx))
+        return s_causal_read(ctx, kvs, key, out);
     if (ctx->consistency != CONSISTENCY__CONSISTENCY_REPEATABLE_READ)
         return kvs ? cb_kvs_get(kvs, key, out) : -EHOSTUNREACH;
     const exec_read_t *found = NULL;
@@ -662,17 +804,69 @@ int cb_fn_get(cb_fn_ctx_t *ctx, const char *key, cb_fn_value_t *out)
     int rc = exec_fnctx_read(ctx, key, &v);
     if (rc)
         return rc;
-    if (v.kind != LAT_LWW) {
+    const cb_bytes_t *bytes = exec_fnctx_value_bytes(ctx, &v);
+    if (!bytes) {
         lat_fini(&v);
         return -EINVAL;
     }
-    const uint8_t *copy = exec_fnctx_dup(ctx, v.u.lww.value.data, v.u.lww.value.len);
-    rc = exec_value_view(copy, v.u.lww.value.len, out);
+    const uint8_t *copy = exec_fnctx_dup(ctx, bytes->data, bytes->len);
+    rc = exec_value_view(copy, bytes->len, out);
     lat_fini(&v);
     if (rc == 0 && out->type == EXEC_VALUE_ERROR)
         rc = -EINVAL;
     if (rc)
         memset(out, 0, sizeof *out);
+    return rc;
+}
+
+const cb_bytes_t *exec_fnctx_value_bytes(const cb_fn_ctx_t *ctx, const lat_t *v)
+{
+    if (v->kind == LAT_LWW && !s_causal_level(ctx))
+        return &v->u.lww.value;
+    if (exec_causal_kind(v->kind) && s_causal_level(ctx) && v->u.causal.len == 1)
+        return &v->u.causal.items[0].value;
+    return NULL;
+}
+
+//  A write under SINGLE_CAUSAL / MULTI_CAUSAL: a causal value of one version whose clock
+//  dominates what the request read of key and what this node's cache shows of it, ticked
+//  at this executor's id ("n0/1", not one per request or per process: clocks stay as small
+//  as the number of executor slots that ever wrote the key; an executor runs one call at a
+//  time, and its earlier writes are in what this node's cache shows, so its ticks do not
+//  collide). Under MULTI_CAUSAL it carries everything
+//  the request depends on. The version joins the session: later reads of the request (here
+//  and downstream) see this write or a later one.
+static int s_causal_put(cb_fn_ctx_t *ctx, cb_kvs_t *kvs, const char *key, const uint8_t *bytes,
+                        size_t n)
+{
+    bool multi = ctx->consistency == CONSISTENCY__CONSISTENCY_MULTI_CAUSAL;
+    lat_t current;
+    int rc = cb_kvs_get(kvs, key, &current);
+    if (rc == -ENOENT)
+        lat_init(&current, LAT_NONE);
+    else if (rc)
+        return rc;
+    else if (!exec_causal_kind(current.kind)) {
+        lat_fini(&current);
+        return -EINVAL;
+    }
+    lat_vclock_t need = {0}, clock = {0};
+    exec_causal_need(ctx->reads, ctx->n_reads, key, multi, &need);
+    exec_causal_write_clock(&current, &need, ctx->writer_id, &clock);
+    lat_fini(&current);
+    lat_deps_t deps = {0};
+    if (multi)
+        exec_causal_deps(ctx->reads, ctx->n_reads, key, &deps);
+    lat_t v;
+    lat_init(&v, multi ? LAT_MULTI_CAUSAL : LAT_SINGLE_CAUSAL);
+    lat_causal_add(&v, &clock, &deps, bytes, n);
+    lat_vclock_fini(&need);
+    lat_vclock_fini(&clock);
+    lat_deps_fini(&deps);
+    rc = cb_kvs_put(kvs, key, &v);
+    if (rc == 0)
+        rc = s_session_add_version(ctx, key, &v);
+    lat_fini(&v);
     return rc;
 }
 
@@ -687,7 +881,8 @@ int cb_fn_put(cb_fn_ctx_t *ctx, const char *key, const cb_fn_value_t *value)
     size_t n = exec_value_size(value);
     uint8_t *bytes = cb_malloc(n);
     exec_value_write(value, bytes);
-    int rc = cb_kvs_put_lww(kvs, key, bytes, n);
+    int rc = s_causal_level(ctx) ? s_causal_put(ctx, kvs, key, bytes, n)
+                                 : cb_kvs_put_lww(kvs, key, bytes, n);
     cb_free(bytes);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "client/kvs.h"
+#include "executor/causal.h"
 #include "executor/frame.h"
 #include "executor/function.h"
 
@@ -35,21 +36,20 @@ enum {
 
 typedef struct exec_block_s exec_block_t;
 
-//  One version a request read (issue 4, repeatable read): what every later read of key in
-//  the same request returns. Two entries for one key: parallel branches of the request read
-//  different versions (a conflict: reads of the key fail).
-typedef struct {
-    char *key;           //  owned
-    bool absent;         //  the key did not exist
-    int kind;            //  lattice kind of payload
-    cb_bytes_t payload;  //  owned: wire encoding of the version
-} exec_read_t;
-
 //  Most versions one request's session carries (reads beyond are not snapshotted: they
 //  fail, so that a request never reads inconsistently).
 #define EXEC_MAX_SESSION_READS 4096
 //  Bound on one read at the request's home cache (above the cache's own KVS bound, 5 s).
 #define EXEC_HOME_TIMEOUT_MS 6000
+//  Causal levels: how long a read waits for this node's cache to catch up with what the
+//  request depends on (the cache is subscribed to the key, so the KVS pushes newer
+//  versions), before the call fails rather than read something older. Below the call's
+//  own default timeout.
+#define EXEC_CAUSAL_WAIT_MS 5000
+//  The error of a causal read whose request depends on concurrent versions (siblings) of
+//  the key: the cache shows versions whose join covers what the request depends on, none
+//  of them alone. cb_faas_call_dag re-runs such requests (client/faas.c knows this text).
+#define EXEC_CAUSAL_SIBLINGS "the request depends on concurrent versions (siblings) of"
 //  Home caches (and PUSH sockets) a runner keeps connected.
 #define EXEC_HOME_SOCKETS 8
 
@@ -57,6 +57,8 @@ struct cb_fn_ctx {
     //  The runner's, for its life.
     int fd;                     //  the socket to the executor
     const char *executor_id;    //  borrowed: this executor's address
+    const char *writer_id;      //  borrowed: this executor's id, the clock entry of its
+                                //  causal writes (one writer: its calls run one at a time)
     cb_kvs_config_t kvs_config; //  for the client made at first use; strings borrowed
     cb_kvs_t *kvs;              //  owned; NULL until first use
     exec_buf_t aux;             //  frames read during a call (INBOX answers)
@@ -69,7 +71,7 @@ struct cb_fn_ctx {
     size_t n_logs;
     size_t logs_dropped; //  lines past EXEC_MAX_LOG_LINES
     uint32_t consistency; //  proto Consistency of the call
-    exec_read_t *reads;   //  owned: the request's session (REPEATABLE_READ)
+    exec_read_t *reads;   //  owned: the request's session (REPEATABLE_READ, causal levels)
     size_t n_reads, reads_cap;
     char *session_error;  //  owned: why a session read failed (fails the call), or NULL
     const char *request_id;    //  borrowed, per call: the request's id ("" if none)
@@ -86,7 +88,7 @@ struct cb_fn_ctx {
     uint64_t zseq;
 };
 
-void exec_fnctx_init(cb_fn_ctx_t *ctx, int fd, const char *executor_id,
+void exec_fnctx_init(cb_fn_ctx_t *ctx, int fd, const char *executor_id, const char *writer_id,
                      const cb_kvs_config_t *kvs_config);
 void exec_fnctx_fini(cb_fn_ctx_t *ctx);
 //  A call of function (borrowed; must outlive the call) begins / ends. End frees what the
@@ -96,12 +98,18 @@ void exec_fnctx_end(cb_fn_ctx_t *ctx);
 //  The call's consistency level and the session its upstream functions read (a packed
 //  SessionReads; may be empty). Call after exec_fnctx_begin. 0, or -EPROTO if malformed.
 int exec_fnctx_session_load(cb_fn_ctx_t *ctx, uint32_t consistency, const void *data, size_t len);
-//  The session after the call (upstream reads and this call's), packed into out (empty
-//  unless REPEATABLE_READ). Caller owns out.
+//  The session after the call (upstream reads and this call's; under the causal levels
+//  its writes too), packed into out (empty under LWW). Caller owns out.
 void exec_fnctx_session_pack(const cb_fn_ctx_t *ctx, cb_bytes_t *out);
-//  Reads key the way the call's consistency level says (the session first). 0, -ENOENT,
-//  -ESTALE (repeatable read cannot be kept: ctx->session_error says why), or the KVS's errors.
+//  Reads key the way the call's consistency level says (the session first). Under the
+//  causal levels *out is a causal value of the one version read. 0, -ENOENT, -EINVAL (a
+//  causal level on a key that is not causal), -ESTALE (the level cannot be kept:
+//  ctx->session_error says why), or the KVS's errors.
 int exec_fnctx_read(cb_fn_ctx_t *ctx, const char *key, lat_t *out);
+//  The cb value bytes of a value exec_fnctx_read returned (borrowed from v): an LWW
+//  value's under LWW and REPEATABLE_READ, the one version's under the causal levels. NULL
+//  if v is not such a value (the key holds another lattice type).
+const cb_bytes_t *exec_fnctx_value_bytes(const cb_fn_ctx_t *ctx, const lat_t *v);
 //  The sink of a repeatable-read request is done: tells the home cache to drop its
 //  snapshots (no answer; they expire anyway).
 void exec_fnctx_session_done(cb_fn_ctx_t *ctx);

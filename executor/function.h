@@ -142,14 +142,17 @@ void *cb_fn_alloc(cb_fn_ctx_t *ctx, size_t size);
 
 //  ---- state: the KVS, through this node's cache --------------------------------------------
 
-//  Reads key as a value. Keys hold last-writer-wins (LWW) values; bytes not written as a cb
-//  value read as CB_FN_BYTES. *out's payload is borrowed: valid until the call ends.
+//  Reads key as a value. Keys hold last-writer-wins (LWW) values, or, in a call at a causal
+//  consistency level, causal values: then the value of the one version the level allows
+//  (docs/faas.md, "Consistency levels"). Bytes not written as a cb value read as
+//  CB_FN_BYTES. *out's payload is borrowed: valid until the call ends.
 //  Returns 0, -ENOENT (no such key), -EINVAL (the key holds another lattice type, or a
-//  failed call's error value), -EPROTO (a malformed cb value), -ETIMEDOUT...
+//  failed call's error value), -EPROTO (a malformed cb value), -ETIMEDOUT, -ESTALE (the
+//  call's consistency level cannot be kept: the call then fails, saying why)...
 int cb_fn_get(cb_fn_ctx_t *ctx, const char *key, cb_fn_value_t *out);
-//  Writes value at key as an LWW value stamped now. 0 means the KVS has it (this node's
-//  cache wrote it through); other nodes' caches get it when the KVS pushes the change.
-//  value is borrowed.
+//  Writes value at key as an LWW value stamped now (at a causal level: as a causal version
+//  after what the call read). 0 means the KVS has it (this node's cache wrote it through);
+//  other nodes' caches get it when the KVS pushes the change. value is borrowed.
 int cb_fn_put(cb_fn_ctx_t *ctx, const char *key, const cb_fn_value_t *value);
 
 //  Lattice kinds, the numbers of the Anna protocol's LatticeType (proto/anna.proto).
@@ -169,7 +172,8 @@ enum {
 //  the payload is the protobuf message of that kind in proto/anna.proto (LWWValue,
 //  SetValue, ...): decode it with protobuf-c code generated from anna.proto. This keeps the
 //  ABI free of our lattice structs, which may change. *payload is borrowed until the call
-//  ends. Returns 0, -ENOENT, -ETIMEDOUT...
+//  ends. At a causal level the value is the one version the level allows (its clock and,
+//  multi-key, dependencies included). Returns 0, -ENOENT, -ETIMEDOUT...
 int cb_fn_get_lattice(cb_fn_ctx_t *ctx, const char *key, uint32_t *kind, const void **payload,
                       size_t *len);
 //  Merges the lattice value (kind + payload, as above) into key. payload is borrowed.

@@ -277,7 +277,7 @@ static int s_resolve(s_child_t *c, const char **refs, const uint32_t *ref_at, si
         return CB_ERROR__CB_KVS;
     cb_kvs_result_t *res = cb_calloc(n, sizeof *res);
     int rc = 0;
-    if (c->ctx.consistency == CONSISTENCY__CONSISTENCY_REPEATABLE_READ) {
+    if (c->ctx.consistency != CONSISTENCY__CONSISTENCY_LWW) {
         //  Refs are reads of the request like any other: through its session.
         for (size_t i = 0; i < n; i++)
             res[i].error = exec_fnctx_read(&c->ctx, refs[i], &res[i].value);
@@ -303,14 +303,19 @@ static int s_resolve(s_child_t *c, const char **refs, const uint32_t *ref_at, si
             snprintf(err, errlen, "argument %u: key '%s': %s", argno, refs[i],
                      cb_kvs_last_error(kvs));
             code = CB_ERROR__CB_KVS;
-        } else if (v->kind != LAT_LWW) {
-            snprintf(err, errlen, "argument %u: key '%s' holds a %s value, not a cb value", argno,
-                     refs[i], lat_kind_name(v->kind));
+        } else if (res[i].error == -EINVAL || !exec_fnctx_value_bytes(&c->ctx, v)) {
+            bool causal = c->ctx.consistency == CONSISTENCY__CONSISTENCY_SINGLE_CAUSAL ||
+                          c->ctx.consistency == CONSISTENCY__CONSISTENCY_MULTI_CAUSAL;
+            snprintf(err, errlen, "argument %u: key '%s' holds a %s value, not %s", argno,
+                     refs[i], lat_kind_name(v->kind),
+                     causal ? "a causal value (the causal levels read keys written under them)"
+                            : "a cb value");
             code = CB_ERROR__CB_INVALID;
         } else {
-            const uint8_t *copy = exec_fnctx_dup(&c->ctx, v->u.lww.value.data, v->u.lww.value.len);
+            const cb_bytes_t *bytes = exec_fnctx_value_bytes(&c->ctx, v);
+            const uint8_t *copy = exec_fnctx_dup(&c->ctx, bytes->data, bytes->len);
             cb_fn_value_t *arg = &args[ref_at[i]];
-            if (exec_value_view(copy, v->u.lww.value.len, arg) != 0) {
+            if (exec_value_view(copy, bytes->len, arg) != 0) {
                 snprintf(err, errlen, "argument %u: key '%s' holds a malformed cb value", argno,
                          refs[i]);
                 code = CB_ERROR__CB_INVALID;
@@ -493,7 +498,7 @@ static void s_child_main(int fd, const exec_runner_config_t *config)
     s_child_t *c = &child;
     cb_kvs_config_t kvs_config = {
         .routing = config->routing, .bind_ip = config->bind_ip, .timeout_ms = EXEC_KVS_TIMEOUT_MS};
-    exec_fnctx_init(&c->ctx, fd, config->executor_id, &kvs_config);
+    exec_fnctx_init(&c->ctx, fd, config->executor_id, config->writer_id, &kvs_config);
     for (;;) {
         uint8_t type;
         exec_reader_t r;
@@ -554,17 +559,18 @@ static void s_child_setup(pid_t parent)
             close(i);
 }
 
-//  argv: PROGRAM --runner PARENT_PID ROUTING BIND_IP EXECUTOR_ID open|trust [KEY_HEX...]
+//  argv: PROGRAM --runner PARENT_PID ROUTING BIND_IP EXECUTOR_ID WRITER_ID open|trust
+//        [KEY_HEX...]
 void exec_runner_main(int argc, char **argv)
 {
-    if (argc < 7 || strcmp(argv[1], "--runner")) {
+    if (argc < 8 || strcmp(argv[1], "--runner")) {
         fprintf(stderr, "cb-runner: bad arguments (this mode is started by cb-executor)\n");
         _exit(2);
     }
     s_child_setup((pid_t)atol(argv[2]));
     exec_trust_t trust = {0};
-    trust.enforced = !strcmp(argv[6], "trust");
-    for (int i = 7; i < argc; i++) {
+    trust.enforced = !strcmp(argv[7], "trust");
+    for (int i = 8; i < argc; i++) {
         exec_trust_t one;
         char err[128];
         if (exec_trust_parse(&one, argv[i], err, sizeof err) != 0 || one.n != 1) {
@@ -576,7 +582,8 @@ void exec_runner_main(int argc, char **argv)
         exec_trust_fini(&one);
     }
     exec_runner_config_t config = {
-        .routing = argv[3], .bind_ip = argv[4], .executor_id = argv[5], .trust = &trust};
+        .routing = argv[3], .bind_ip = argv[4], .executor_id = argv[5], .writer_id = argv[6],
+        .trust = &trust};
     s_child_main(S_CHILD_FD, &config);
 }
 
@@ -623,7 +630,7 @@ exec_runner_t *exec_runner_new(const exec_runner_config_t *config, char *err, si
     snprintf(parent, sizeof parent, "%d", (int)getpid());
     const exec_trust_t *trust = config->trust;
     size_t n_keys = trust ? trust->n : 0;
-    char **argv = cb_calloc(8 + n_keys, sizeof *argv);
+    char **argv = cb_calloc(9 + n_keys, sizeof *argv);
     char(*hex)[2 * EXEC_KEY_BYTES + 1] = cb_calloc(n_keys ? n_keys : 1, sizeof *hex);
     const char *program = config->program ? config->program : "/proc/self/exe";
     int argc = 0;
@@ -633,6 +640,8 @@ exec_runner_t *exec_runner_new(const exec_runner_config_t *config, char *err, si
     argv[argc++] = (char *)config->routing;
     argv[argc++] = (char *)(config->bind_ip ? config->bind_ip : "127.0.0.1");
     argv[argc++] = (char *)config->executor_id;
+    argv[argc++] = (char *)(config->writer_id && config->writer_id[0] ? config->writer_id
+                                                                      : config->executor_id);
     argv[argc++] = trust && trust->enforced ? "trust" : "open";
     for (size_t i = 0; i < n_keys; i++) {
         for (size_t b = 0; b < EXEC_KEY_BYTES; b++)

@@ -67,6 +67,8 @@ typedef struct {
     const char *routing;       //  KVS routing address for the runner's client (the cache's)
     const char *bind_ip;       //  where that client binds its reply socket
     const char *executor_id;   //  this executor's address, for cb_fn_getid
+    const char *writer_id;     //  this executor's id ("n0/1"): the vector clock entry of its
+                               //  causal writes; NULL or "": executor_id
     const exec_trust_t *trust; //  signatures required when trust->enforced
 } exec_runner_config_t;
 

@@ -233,6 +233,22 @@ void lat_causal_normalize(lat_t *self)
     causal->len = out;
 }
 
+bool lat_causal_add_simple(lat_t *self, const char *id, uint32_t count, const char *dep_key,
+                           uint32_t dep_count, const char *value)
+{
+    lat_vclock_t clock = {0}, dep_clock = {0};
+    lat_vclock_bump(&clock, id, count);
+    lat_vclock_bump(&dep_clock, id, dep_count);
+    lat_deps_t deps = {0};
+    if (dep_key)
+        lat_deps_add(&deps, dep_key, &dep_clock);
+    bool changed = lat_causal_add(self, &clock, &deps, value, strlen(value));
+    lat_deps_fini(&deps);
+    lat_vclock_fini(&clock);
+    lat_vclock_fini(&dep_clock);
+    return changed;
+}
+
 //  ---- self-test ----------------------------------------------------------------------------
 
 static void s_clock2(lat_vclock_t *vc, uint32_t a, uint32_t b)

@@ -242,6 +242,11 @@ void lat_map_normalize(lat_map_t *map);
 //  elements, concurrent clocks, kind conflicts in maps). Maps nest at most two levels.
 //  Caller owns *out (uninitialised before the call).
 void lat_random(lat_t *out, lat_kind_t kind, cb_rand_t *rand);
+//  Adds the version {id: count} of the C string value to a causal value, depending (under
+//  LAT_MULTI_CAUSAL) on dep_key at {id: dep_count} when dep_key is not NULL: a short way to
+//  build values in tests. True if self changed.
+bool lat_causal_add_simple(lat_t *self, const char *id, uint32_t count, const char *dep_key,
+                           uint32_t dep_count, const char *value);
 //  The seed of property tests: LAT_SEED from the environment if set, else a fixed default.
 uint64_t lat_test_seed(void);
 

@@ -1547,21 +1547,17 @@ static void s_handle_request(sched_scheduler_t *self, const uint8_t *data, size_
     }
     if (!s_ready(self, req, now))
         return;
-    //  Issue 4: the levels this runtime implements (LWW, repeatable read). The causal ones
-    //  are refused by name rather than served as something weaker.
+    //  Issue 4: every level is implemented (by the executors' runners and, for repeatable
+    //  read, the request's home cache); an unknown one is refused rather than served as
+    //  something weaker.
     Consistency level = CONSISTENCY__CONSISTENCY_LWW;
     if (req->op_case == REQUEST__OP_CALL_FUNCTION && req->call_function)
         level = req->call_function->consistency;
     else if (req->op_case == REQUEST__OP_CALL_DAG && req->call_dag)
         level = req->call_dag->consistency;
-    if (level == CONSISTENCY__CONSISTENCY_SINGLE_CAUSAL ||
-        level == CONSISTENCY__CONSISTENCY_MULTI_CAUSAL) {
-        s_reply_error(self, req, CB_ERROR__CB_INVALID, "consistency level %s is not supported yet",
-                      level == CONSISTENCY__CONSISTENCY_SINGLE_CAUSAL ? "single-causal"
-                                                                     : "multi-causal");
-        return;
-    }
-    if (level != CONSISTENCY__CONSISTENCY_LWW && level != CONSISTENCY__CONSISTENCY_REPEATABLE_READ) {
+    if (level != CONSISTENCY__CONSISTENCY_LWW && level != CONSISTENCY__CONSISTENCY_REPEATABLE_READ &&
+        level != CONSISTENCY__CONSISTENCY_SINGLE_CAUSAL &&
+        level != CONSISTENCY__CONSISTENCY_MULTI_CAUSAL) {
         s_reply_error(self, req, CB_ERROR__CB_INVALID, "unknown consistency level %d", (int)level);
         return;
     }

@@ -8,6 +8,11 @@
 //        reports to the scheduler, the hit latency through the cache vs the KVS
 //    cache_check evict   CACHE_ROUTING KVS_ROUTING        (cache started with --max-bytes 4K)
 //        the byte bound evicts least recently used keys and unsubscribes them
+//    cache_check causal  CACHE_ROUTING KVS_ROUTING
+//        issue 4, the causal cut: a multi-key causal version written to the KVS whose
+//        dependency the KVS does not have yet is not shown by the cache (the previous
+//        version stays shown) until the dependency is written, then it is, without a read
+//        in between having to miss
 //    cache_check timeout CACHE_ROUTING KVS_ROUTING KVS_PID  (cache with --timeout-ms 500)
 //        with the KVS stopped (SIGSTOP): hits are served, misses and writes end in TIMEOUT
 //        within a bounded time; the cache recovers once the KVS runs again
@@ -591,11 +596,103 @@ static void s_timeout(pid_t kvs_pid)
     cb_kvs_destroy(&kvs);
 }
 
+//  A multi-key causal value of one version {id:count} = text, depending on dkey at {id:dc}
+//  when dkey is not NULL. Caller owns *out.
+static void s_mk_version(lat_t *out, const char *id, uint32_t count, const char *text,
+                         const char *dkey, uint32_t dc)
+{
+    lat_init(out, LAT_MULTI_CAUSAL);
+    lat_causal_add_simple(out, id, count, dkey, dc, text);
+}
+
+//  What the cache shows of key: its versions' values joined by "|" ("" for none; "-" if
+//  the key does not exist).
+static void s_shown(cb_kvs_t *cache, const char *key, char *buf, size_t len)
+{
+    lat_t v;
+    int rc = cb_kvs_get(cache, key, &v);
+    ASSERT(rc == 0 || rc == -ENOENT, "GET %s through the cache: %s", key,
+           cb_kvs_last_error(cache));
+    buf[0] = 0;
+    if (rc == -ENOENT) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    ASSERT(v.kind == LAT_MULTI_CAUSAL, "%s holds %s", key, lat_kind_name(v.kind));
+    size_t at = 0;
+    for (size_t i = 0; i < v.u.causal.len && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%.*s", i ? "|" : "",
+                               (int)v.u.causal.items[i].value.len,
+                               (const char *)v.u.causal.items[i].value.data);
+    lat_fini(&v);
+}
+
+//  Polls the cache until key shows want, at most ms. True if it did.
+static bool s_wait_shown(cb_kvs_t *cache, const char *key, const char *want, int ms, char *buf,
+                         size_t len)
+{
+    for (int waited = 0;; waited += 10) {
+        s_shown(cache, key, buf, len);
+        if (!strcmp(buf, want) || waited >= ms)
+            return !strcmp(buf, want);
+        s_sleep_ms(10);
+    }
+}
+
+static void s_causal(void)
+{
+    cb_kvs_t *cache = s_client(s_cache_routing, 3000);
+    cb_kvs_t *kvs = s_client(s_kvs_routing, 3000);
+    char buf[256];
+    long long held0 = s_stat(cache, "causal_held"), released0 = s_stat(cache, "causal_released");
+    //  x1 depends on y at {a:5}, which the KVS does not have: x exists but shows nothing.
+    lat_t v;
+    s_mk_version(&v, "a", 1, "x1", "cut_y", 5);
+    CHECK(cb_kvs_put(kvs, "cut_x", &v) == 0, "PUT cut_x {a:1} (depends on cut_y {a:5}) to the KVS");
+    lat_fini(&v);
+    s_shown(cache, "cut_x", buf, sizeof buf);
+    CHECK(!strcmp(buf, ""), "the cache holds back cut_x {a:1} while cut_y is missing: [%s]", buf);
+    s_sleep_ms(200);
+    s_shown(cache, "cut_x", buf, sizeof buf);
+    CHECK(!strcmp(buf, ""), "still held back 200 ms later: [%s]", buf);
+    //  y at {a:4} is not enough.
+    s_mk_version(&v, "a", 4, "y4", NULL, 0);
+    CHECK(cb_kvs_put(kvs, "cut_y", &v) == 0, "PUT cut_y {a:4}");
+    lat_fini(&v);
+    CHECK(s_wait_shown(cache, "cut_y", "y4", 2000, buf, sizeof buf), "cut_y {a:4} shown: [%s]", buf);
+    s_shown(cache, "cut_x", buf, sizeof buf);
+    CHECK(!strcmp(buf, ""), "cut_y {a:4} does not release cut_x: [%s]", buf);
+    //  y at {a:5}: the KVS pushes it, and x becomes visible with no new read of x missing.
+    s_mk_version(&v, "a", 5, "y5", NULL, 0);
+    CHECK(cb_kvs_put(kvs, "cut_y", &v) == 0, "PUT cut_y {a:5}");
+    lat_fini(&v);
+    CHECK(s_wait_shown(cache, "cut_x", "x1", 2000, buf, sizeof buf),
+          "cut_x {a:1} shown once cut_y {a:5} is: [%s]", buf);
+    //  A newer x depending on z: x1 stays shown until z comes.
+    s_mk_version(&v, "a", 2, "x2", "cut_z", 1);
+    CHECK(cb_kvs_put(kvs, "cut_x", &v) == 0, "PUT cut_x {a:2} (depends on cut_z {a:1})");
+    lat_fini(&v);
+    s_sleep_ms(200);
+    s_shown(cache, "cut_x", buf, sizeof buf);
+    CHECK(!strcmp(buf, "x1"), "the previous version stays shown: [%s]", buf);
+    s_mk_version(&v, "a", 1, "z1", "cut_y", 5);
+    CHECK(cb_kvs_put(kvs, "cut_z", &v) == 0, "PUT cut_z {a:1} (depends on cut_y {a:5}, shown)");
+    lat_fini(&v);
+    CHECK(s_wait_shown(cache, "cut_x", "x2", 2000, buf, sizeof buf),
+          "cut_x {a:2} shown once cut_z is (fetched by the cache itself): [%s]", buf);
+    long long held = s_stat(cache, "causal_held") - held0;
+    long long released = s_stat(cache, "causal_released") - released0;
+    CHECK(held >= 2 && released >= 2, "counters: %lld versions held back, %lld released", held,
+          released);
+    cb_kvs_destroy(&kvs);
+    cb_kvs_destroy(&cache);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 4) {
-        fprintf(stderr, "usage: cache_check basic|evict|timeout CACHE_ROUTING KVS_ROUTING "
+        fprintf(stderr, "usage: cache_check basic|evict|causal|timeout CACHE_ROUTING KVS_ROUTING "
                         "[SCHEDULER|KVS_PID]\n");
         return 2;
     }
@@ -605,6 +702,8 @@ int main(int argc, char **argv)
         s_basic(argv[4]);
     else if (!strcmp(argv[1], "evict"))
         s_evict();
+    else if (!strcmp(argv[1], "causal"))
+        s_causal();
     else if (!strcmp(argv[1], "timeout") && argc == 5)
         s_timeout((pid_t)atoi(argv[4]));
     else {

@@ -35,6 +35,9 @@ MAIN_PID=$CACHE_PID
 timeout 120 "$T_TESTS/cache_check" basic "$CACHE_ROUTING" "$(routing_addr)" "$SCHED" \
     || fail "cache_check basic failed"
 
+timeout 120 "$T_TESTS/cache_check" causal "$CACHE_ROUTING" "$(routing_addr)" \
+    || fail "cache_check causal failed"
+
 start_cache small $((6472 + T_OFFSET)) $((6473 + T_OFFSET)) --max-bytes 4K --node n1
 timeout 120 "$T_TESTS/cache_check" evict "$CACHE_ROUTING" "$(routing_addr)" \
     || fail "cache_check evict failed"
