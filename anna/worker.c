@@ -1043,8 +1043,7 @@ static void s_handle_tuple(anna_worker_t *self, RequestType type, const KeyTuple
     }
     if (kind != ANNA_KEY_DATA && type == REQUEST_TYPE__PUT) {
         s_tuple_error(self, out, ANNA_ERROR__BAD_REQUEST,
-                      "keys starting with " ANNA_RESERVED_PREFIX " are reserved (but "
-                      ANNA_REPLICATION_PREFIX "<key>)");
+                      "keys starting with " ANNA_RESERVED_PREFIX " are reserved");
         return;
     }
     size_t owners;
