@@ -43,7 +43,9 @@ typedef struct {
 //  again after a fresh lookup, to a replica they have not tried in this call, preferring
 //  one that is not suspected; choosing among a key's cached replicas also avoids suspects
 //  while another replica is left. A key gives up with -ETIMEDOUT when each of its replicas
-//  failed it once (a key with one replica is tried twice) or after 4 attempts.
+//  failed it once (a key with one replica is tried twice) or after 4 attempts. If the fresh
+//  lookup itself fails (no routing address answers), the key fails with that error, even if
+//  another replica was cached: the retry relies on the routing tier.
 //  WRONG_THREAD is retried once, after a fresh lookup.
 //  Bound: every wait is bounded by timeout_ms, and a call makes at most 4 attempts (waits
 //  for workers) plus one failed wait per routing address, so it returns within
@@ -55,8 +57,8 @@ typedef struct {
 //  request, or to one that timed out, is discarded, never taken for a later answer.
 
 //  NULL if the config is invalid (errno EINVAL: a routing address not tcp:// or ipc://, an
-//  empty entry or more than 16 in the list, bind_ip not a
-//  concrete IPv4 address, timeout_ms above one hour) or the socket cannot be bound.
+//  empty entry or more than 16 in the list, bind_ip not a concrete IPv4 address, timeout_ms
+//  above one hour) or the socket cannot be bound.
 cb_kvs_t *cb_kvs_new(const cb_kvs_config_t *config);
 //  Idempotent; sets *self_p to NULL.
 void cb_kvs_destroy(cb_kvs_t **self_p);
