@@ -11,8 +11,10 @@
 //  A key answered WRONG_THREAD loses its cached addresses and goes into the next attempt
 //  (once). A worker that does not answer in time becomes a suspect for a while: every key
 //  cached on it is dropped (the routing tier may know better), and its keys go into the next
-//  attempt, which prefers a replica they have not tried yet; a key gives up when each of its
-//  replicas failed it once (at least two attempts, so a key with one replica is sent twice).
+//  attempt, which prefers a replica they have not tried yet (from the fresh lookup, or, when
+//  no routing address answers it, from the replicas that were cached); a key gives up when
+//  each of its replicas failed it once (at least two attempts, so a key with one replica is
+//  sent twice).
 //  Every reply is matched by its request id against the requests of the current attempt;
 //  anything else is counted and dropped, so a late reply can never pass for the answer to a
 //  newer request.
@@ -598,6 +600,8 @@ typedef struct {
     const char *worker;         //  borrowed: the replica it must go to (level ALL); NULL = any
     char *silent[S_MAX_ATTEMPTS];   //  owned: workers that did not answer it, in order
     size_t n_silent;
+    char **fallback;            //  owned: its other cached replicas when one timed out, for
+    size_t n_fallback;          //  when the fresh lookup gets no answer; NULL if none
 } s_slot_t;
 
 typedef struct {
@@ -630,6 +634,15 @@ static void s_slot_fail(s_call_t *call, size_t i, int err, const char *why)
     }
     if (err == -ETIMEDOUT && !call->rc)
         call->rc = -ETIMEDOUT;
+}
+
+static void s_slot_fallback_free(s_slot_t *slot)
+{
+    for (size_t k = 0; k < slot->n_fallback; k++)
+        cb_free(slot->fallback[k]);
+    cb_free(slot->fallback);
+    slot->fallback = NULL;
+    slot->n_fallback = 0;
 }
 
 static bool s_slot_tried(const s_slot_t *slot, const char *worker)
@@ -835,12 +848,24 @@ static int s_resolve(cb_kvs_t *self, s_call_t *call)
     } else {
         snprintf(why, sizeof why, "routing tier %s: %s", addr, cb_strerror(rc));
     }
-    //  Keys with cached addresses do not need the routing tier: they go ahead.
-    for (size_t i = 0; i < call->n; i++)
-        if (call->slots[i].state == S_TODO && !s_cache_find(self, call->slots[i].key))
+    //  Keys with cached addresses do not need the routing tier: they go ahead. So do keys
+    //  being retried after a timeout that had other replicas cached: they get those back.
+    bool failed = false;
+    for (size_t i = 0; i < call->n; i++) {
+        s_slot_t *slot = &call->slots[i];
+        if (slot->state != S_TODO || s_cache_find(self, slot->key))
+            continue;
+        if (slot->n_fallback) {
+            s_cache_set(self, slot->key, (const char *const *)slot->fallback, slot->n_fallback);
+            s_slot_fallback_free(slot);
+        } else {
             s_slot_fail(call, i, rc, why);
-    call->rc = rc;
-    return rc;
+            failed = true;
+        }
+    }
+    if (failed)
+        call->rc = rc;
+    return failed ? rc : 0;
 }
 
 //  Applies one answer (a reply tuple, or a response-level error) to slot i of req.
@@ -1062,6 +1087,13 @@ static void s_attempt(cb_kvs_t *self, s_call_t *call, int64_t deadline)
                 for (size_t k = 0; e && k < e->n && !untried; k++)
                     untried = !s_slot_tried(slot, e->addrs[k]);
                 if (slot->n_silent < S_MAX_ATTEMPTS && untried) {
+                    s_slot_fallback_free(slot);
+                    for (size_t k = 0; e && k < e->n; k++)
+                        if (!s_slot_tried(slot, e->addrs[k])) {
+                            slot->fallback = cb_realloc(slot->fallback, (slot->n_fallback + 1)
+                                                                            * sizeof *slot->fallback);
+                            slot->fallback[slot->n_fallback++] = cb_strdup(e->addrs[k]);
+                        }
                     slot->state = S_TODO;
                     cb_free(slot->why);
                     slot->why = cb_strdup(why);
@@ -1132,6 +1164,7 @@ static int s_run(cb_kvs_t *self, int type, const char *const *keys, const lat_t 
         cb_free(call.slots[i].why);
         for (size_t k = 0; k < call.slots[i].n_silent; k++)
             cb_free(call.slots[i].silent[k]);
+        s_slot_fallback_free(&call.slots[i]);
     }
     cb_free(call.slots);
     s_push_trim(self, S_MAX_SOCKETS);

@@ -44,8 +44,8 @@ typedef struct {
 //  one that is not suspected; choosing among a key's cached replicas also avoids suspects
 //  while another replica is left. A key gives up with -ETIMEDOUT when each of its replicas
 //  failed it once (a key with one replica is tried twice) or after 4 attempts. If the fresh
-//  lookup itself fails (no routing address answers), the key fails with that error, even if
-//  another replica was cached: the retry relies on the routing tier.
+//  lookup gets no answer (no routing address answers), the key goes to the other replicas
+//  it had cached, if any; else it fails with the routing tier's error.
 //  WRONG_THREAD is retried once, after a fresh lookup.
 //  Bound: every wait is bounded by timeout_ms, and a call makes at most 4 attempts (waits
 //  for workers) plus one failed wait per routing address, so it returns within
