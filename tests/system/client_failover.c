@@ -29,6 +29,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "lattices/lattice.h"
+#include "tests/system/stopped.h"
 
 static pid_t s_pids[2];                         //  servers this program may stop
 
@@ -62,9 +63,12 @@ static bool s_lww_is(const lat_t *v, const char *text)
            && !memcmp(v->u.lww.value.data, text, strlen(text));
 }
 
+//  SIGSTOP waits until the server is stopped (tests/system/stopped.h says why).
 static void s_signal(pid_t pid, int sig)
 {
     CHECK(kill(pid, sig) == 0, "kill(%d, %d): %s", (int)pid, sig, strerror(errno));
+    CHECK(sig != SIGSTOP || ts_wait_stopped(pid, 2000), "server %d not stopped 2 s after SIGSTOP",
+          (int)pid);
 }
 
 //  GET of key, which must hold LWW text; returns how long it took (ms).
