@@ -206,9 +206,13 @@ void bench_hist_test(bool verbose)
 #define BENCH_MAX_REPLICAS 8   //  addresses kept per key
 #define BENCH_DRAIN_MAX 1024   //  responses handled before timers are looked at
 #define BENCH_PRELOAD_SLOTS 64 //  requests in flight per thread during --preload
+#define BENCH_MAX_ROUTING 16   //  addresses in a --routing list
 
 typedef struct {
-    const char *routing; //  routing endpoint
+    const char *routing;                      //  routing endpoint(s), as given
+    char routing_list[BENCH_MAX_ROUTING][256]; //  routing split at commas
+    int n_routing;
+    bool ack_all;        //  --ack all: every request goes to every replica of its key
     const char *bind_ip; //  IP our response sockets bind to
     int clients;         //  logical clients, spread over the threads
     int threads;         //  generator threads
@@ -700,6 +704,9 @@ typedef struct {
     uint32_t seq;        //  request_id of the request in flight
     uint8_t op;          //  BENCH_OP_*
     bool busy;           //  a request is in flight
+    uint8_t pending;     //  --ack all: replicas yet to answer
+    int8_t err;          //  --ack all: first error a replica answered, -1 for none
+    bool hit;            //  --ack all: a replica returned a value (a GET is a miss if none did)
 } bench_slot_t;
 
 //  One phase of the run, the same for every thread (preload, then measure).
@@ -810,7 +817,6 @@ static void s_slot_send(bench_thread_t *self, uint32_t i, int64_t start_ns)
             self->quota--;
     }
     const bench_replicas_t *set = &ks->sets[ks->set_of[key]];
-    uint16_t addr = set->ids[set->n > 1 ? cb_rand_below(&self->rand, set->n) : 0];
 
     char request_id[BENCH_ID_LEN];
     s_request_id(request_id, i, ++slot->seq);
@@ -832,7 +838,19 @@ static void s_slot_send(bench_thread_t *self, uint32_t i, int64_t start_ns)
     size_t req_len = s_request_encode(&req, buf);
 
     slot->op = get ? BENCH_OP_GET : BENCH_OP_PUT;
-    if (zmq_send(self->push[addr], buf, req_len, ZMQ_DONTWAIT) < 0) {
+    //  ONE: a replica at random. ALL: the same request (same id) to each replica; the answers
+    //  are counted in s_thread_handle. A send that fails part way leaves the slot idle: the
+    //  answers of the replicas that got it come back with an old id and count as late.
+    uint8_t first = 0, count = 1;
+    if (cfg->ack_all)
+        count = set->n;
+    else if (set->n > 1)
+        first = (uint8_t)cb_rand_below(&self->rand, set->n);
+    int sent = 0;
+    for (uint8_t r = first; r < first + count; r++, sent++)
+        if (zmq_send(self->push[set->ids[r]], buf, req_len, ZMQ_DONTWAIT) < 0)
+            break;
+    if (sent < count) {
         self->counts.errors[BENCH_ERR_SEND]++;
         self->epoch_counts.errors[BENCH_ERR_SEND]++;
         self->idle[self->n_idle++] = i;
@@ -842,6 +860,9 @@ static void s_slot_send(bench_thread_t *self, uint32_t i, int64_t start_ns)
         return;
     }
     slot->busy = true;
+    slot->pending = count;
+    slot->err = -1;
+    slot->hit = false;
     slot->start_ns = start_ns;
     slot->deadline_ns = s_now_ns() + (int64_t)cfg->timeout_ms * 1000000;
     self->n_busy++;
@@ -948,6 +969,16 @@ static void s_thread_handle(bench_thread_t *self, const uint8_t *data, size_t le
             (reply.t_lattice != LATTICE_TYPE__LWW ||
              !s_lww_check(reply.t_payload, reply.t_payload_len)))
             err = BENCH_ERR_DECODE;
+    }
+    if (self->cfg->ack_all) {
+        //  Done when every replica answered: failed if one failed, a miss if none held it.
+        if (err >= 0 && slot->err < 0)
+            slot->err = (int8_t)err;
+        slot->hit |= err < 0 && !miss;
+        if (--slot->pending > 0)
+            return;
+        err = slot->err;
+        miss = err < 0 && !slot->hit;
     }
     s_thread_record(self, i, err, miss, now);
 }
@@ -1207,10 +1238,14 @@ static KeyAddressResponse *s_routing_wait(void *pull, const char *id, int64_t de
     }
 }
 
-//  Asks the routing tier for the owners of keys [lo, hi). Retries a lost request a few times
-//  and waits out NO_SERVERS (a node still starting) for up to 10 s. 0 or -1 (message printed).
-static int s_keyspace_resolve_batch(bench_keyspace_t *ks, const bench_config_t *cfg, void *push,
-                                    void *pull, const char *endpoint, uint64_t lo, uint64_t hi)
+//  Asks the routing tier for the owners of keys [lo, hi): first routing address `first` of
+//  the list (batches are spread over the list), then the next ones. An address that does
+//  not answer in time is given up for the rest of the set-up (*dead): after one try when
+//  there are others, after three when it is the only one (a request lost while connecting).
+//  NO_SERVERS (a node still starting) is waited out for up to 10 s. 0 or -1 (message printed).
+static int s_keyspace_resolve_batch(bench_keyspace_t *ks, const bench_config_t *cfg, void **push,
+                                    bool *dead, int first, void *pull, const char *endpoint,
+                                    uint64_t lo, uint64_t hi)
 {
     char **names = cb_malloc((size_t)(hi - lo) * sizeof *names);
     for (uint64_t k = lo; k < hi; k++)
@@ -1229,20 +1264,30 @@ static int s_keyspace_resolve_batch(bench_keyspace_t *ks, const bench_config_t *
 
     int wait_ms = cfg->timeout_ms < 1000 ? 1000 : cfg->timeout_ms;
     int64_t give_up = s_now_ns() + 10 * (int64_t)1000000000;
+    int tries_each = cfg->n_routing == 1 ? 3 : 1;
     KeyAddressResponse *resp = NULL;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        if (zmq_send(push, buf, len, ZMQ_DONTWAIT) < 0)
-            break;
-        resp = s_routing_wait(pull, id, s_now_ns() + (int64_t)wait_ms * 1000000);
-        if (resp && resp->error == ANNA_ERROR__NO_SERVERS && s_now_ns() < give_up) {
-            key_address_response__free_unpacked(resp, NULL);
-            resp = NULL;
-            s_sleep_ns(100000000);
-            attempt--;
-            continue;
+    for (int k = 0; k < cfg->n_routing && !resp; k++) {
+        int r = (first + k) % cfg->n_routing;
+        for (int attempt = 0; attempt < tries_each && !dead[r]; attempt++) {
+            if (zmq_send(push[r], buf, len, ZMQ_DONTWAIT) < 0)
+                break;
+            resp = s_routing_wait(pull, id, s_now_ns() + (int64_t)wait_ms * 1000000);
+            if (resp && resp->error == ANNA_ERROR__NO_SERVERS && s_now_ns() < give_up) {
+                key_address_response__free_unpacked(resp, NULL);
+                resp = NULL;
+                s_sleep_ns(100000000);
+                attempt--;
+                continue;
+            }
+            if (resp)
+                break;
         }
-        if (resp)
-            break;
+        if (!resp && !dead[r]) {
+            dead[r] = true;
+            if (cfg->n_routing > 1)
+                fprintf(stderr, "anna-bench: no answer from the routing tier at %s; trying "
+                        "the next address\n", cfg->routing_list[r]);
+        }
     }
     cb_free(buf);
     if (!resp) {
@@ -1295,28 +1340,36 @@ static int s_keyspace_init(bench_keyspace_t *ks, const bench_config_t *cfg, void
     cb_zipf_init(&ks->zipf, ks->n, cfg->zipf);
 
     int linger = 0;
-    void *push = zmq_socket(ctx, ZMQ_PUSH);
+    void *push[BENCH_MAX_ROUTING] = {NULL};
+    bool dead[BENCH_MAX_ROUTING] = {false};
     void *pull = zmq_socket(ctx, ZMQ_PULL);
-    zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(pull, ZMQ_LINGER, &linger, sizeof linger);
     char bind[80], endpoint[64];
     snprintf(bind, sizeof bind, "tcp://%s:*", cfg->bind_ip);
     size_t len = sizeof endpoint;
-    int rc = -1;
-    if (zmq_connect(push, cfg->routing) < 0)
-        fprintf(stderr, "anna-bench: bad routing address %s: %s\n", cfg->routing,
-                zmq_strerror(zmq_errno()));
-    else if (zmq_bind(pull, bind) < 0 ||
-             zmq_getsockopt(pull, ZMQ_LAST_ENDPOINT, endpoint, &len) < 0)
-        fprintf(stderr, "anna-bench: cannot bind %s: %s\n", bind, zmq_strerror(zmq_errno()));
-    else {
-        rc = 0;
-        for (uint64_t lo = 0; lo < ks->n && rc == 0; lo += BENCH_ADDR_BATCH) {
-            uint64_t hi = lo + BENCH_ADDR_BATCH < ks->n ? lo + BENCH_ADDR_BATCH : ks->n;
-            rc = s_keyspace_resolve_batch(ks, cfg, push, pull, endpoint, lo, hi);
+    int rc = 0;
+    for (int r = 0; r < cfg->n_routing && rc == 0; r++) {
+        push[r] = zmq_socket(ctx, ZMQ_PUSH);
+        zmq_setsockopt(push[r], ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_connect(push[r], cfg->routing_list[r]) < 0) {
+            fprintf(stderr, "anna-bench: bad routing address %s: %s\n", cfg->routing_list[r],
+                    zmq_strerror(zmq_errno()));
+            rc = -1;
         }
     }
-    zmq_close(push);
+    if (rc == 0 && (zmq_bind(pull, bind) < 0 ||
+                    zmq_getsockopt(pull, ZMQ_LAST_ENDPOINT, endpoint, &len) < 0)) {
+        fprintf(stderr, "anna-bench: cannot bind %s: %s\n", bind, zmq_strerror(zmq_errno()));
+        rc = -1;
+    }
+    for (uint64_t lo = 0, b = 0; lo < ks->n && rc == 0; lo += BENCH_ADDR_BATCH, b++) {
+        uint64_t hi = lo + BENCH_ADDR_BATCH < ks->n ? lo + BENCH_ADDR_BATCH : ks->n;
+        rc = s_keyspace_resolve_batch(ks, cfg, push, dead, (int)(b % (uint64_t)cfg->n_routing),
+                                      pull, endpoint, lo, hi);
+    }
+    for (int r = 0; r < cfg->n_routing; r++)
+        if (push[r])
+            zmq_close(push[r]);
     zmq_close(pull);
     return rc;
 }
@@ -1586,10 +1639,11 @@ static int s_result_json(const bench_result_t *res, const bench_config_t *cfg,
             ", \"clients\": %d, \"threads\": %d, \"pipeline\": %d, \"keys\": %" PRIu64
             ", \"value_size\": %zu, \"zipf\": %g, \"read_ratio\": %g, \"duration_s\": %g"
             ", \"requests\": %" PRIu64 ", \"rate\": %g, \"timeout_ms\": %d, \"preload\": %s"
-            ", \"seed\": %" PRIu64 "},\n",
+            ", \"seed\": %" PRIu64 ", \"ack\": \"%s\"},\n",
             cfg->clients, cfg->threads, cfg->pipeline, cfg->keys, cfg->value_size, cfg->zipf,
             cfg->read_ratio, cfg->requests ? 0.0 : cfg->duration_s, cfg->requests, cfg->rate,
-            cfg->timeout_ms, cfg->preload ? "true" : "false", cfg->seed);
+            cfg->timeout_ms, cfg->preload ? "true" : "false", cfg->seed,
+            cfg->ack_all ? "all" : "one");
     const bench_hist_t *all = res->hist[BENCH_OP_COUNT];
     fprintf(f, "  \"elapsed_s\": %.3f,\n  \"ops\": %" PRIu64 ",\n  \"ops_per_s\": %.1f,\n",
             res->elapsed_s, all->n, (double)all->n / res->elapsed_s);
@@ -1633,7 +1687,12 @@ static void s_usage(FILE *f)
         "Load generator for the KVS: N clients, each with one request in flight (closed loop),\n"
         "driven asynchronously by T threads, GETs and PUTs of LWW values over the Anna protocol.\n"
         "\n"
-        "  --routing ADDR       routing endpoint (default tcp://127.0.0.1:6450)\n"
+        "  --routing ADDR       routing endpoint (default tcp://127.0.0.1:6450), or a list\n"
+        "                       ADDR,ADDR,... (up to 16): the address lookups before the run\n"
+        "                       are spread over it, and one that does not answer is skipped\n"
+        "      --ack one|all    one: each request goes to one replica of its key (default);\n"
+        "                       all: to every replica, done when all of them answered (a PUT\n"
+        "                       acknowledged by all, a GET read from all; a miss if none had it)\n"
         "  --bind-ip IP         IP the response sockets bind to (default 127.0.0.1)\n"
         "  -c, --clients N      concurrent clients (default 50)\n"
         "  -t, --threads T      generator threads; clients are spread over them (default 1)\n"
@@ -1697,6 +1756,7 @@ static bool s_parse_int(const char *s, int lo, int hi, int *out)
 
 enum {
     OPT_ROUTING = 256,
+    OPT_ACK,
     OPT_BIND_IP,
     OPT_ZIPF,
     OPT_DURATION,
@@ -1733,6 +1793,7 @@ static int s_config_parse(bench_config_t *cfg, int argc, char **argv)
     };
     static const struct option opts[] = {
         {"routing", required_argument, NULL, OPT_ROUTING},
+        {"ack", required_argument, NULL, OPT_ACK},
         {"bind-ip", required_argument, NULL, OPT_BIND_IP},
         {"clients", required_argument, NULL, 'c'},
         {"threads", required_argument, NULL, 't'},
@@ -1768,6 +1829,10 @@ static int s_config_parse(bench_config_t *cfg, int argc, char **argv)
         switch (opt) {
         case OPT_ROUTING:
             cfg->routing = optarg;
+            break;
+        case OPT_ACK:
+            ok = !strcmp(optarg, "one") || !strcmp(optarg, "all");
+            cfg->ack_all = !strcmp(optarg, "all");
             break;
         case OPT_BIND_IP:
             cfg->bind_ip = optarg;
@@ -1862,6 +1927,23 @@ static int s_config_parse(bench_config_t *cfg, int argc, char **argv)
     }
     if (cfg->threads > cfg->clients)
         cfg->threads = cfg->clients;
+    //  The routing list: each address tcp:// or ipc://, no empty entry, at most 16.
+    cfg->n_routing = 0;
+    for (const char *p = cfg->routing;; p++) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (cfg->n_routing == BENCH_MAX_ROUTING || len <= 6 ||
+            len >= sizeof cfg->routing_list[0] || (strncmp(p, "tcp://", 6) && strncmp(p, "ipc://", 6))) {
+            fprintf(stderr, "anna-bench: bad --routing '%s': expected tcp://HOST:PORT, or up to "
+                    "%d of them separated by commas\n", cfg->routing, BENCH_MAX_ROUTING);
+            return 2;
+        }
+        memcpy(cfg->routing_list[cfg->n_routing], p, len);
+        cfg->routing_list[cfg->n_routing++][len] = '\0';
+        if (!end)
+            break;
+        p = end;
+    }
     return 0;
 }
 
@@ -1931,6 +2013,8 @@ int main(int argc, char **argv)
         printf("%g s", cfg.duration_s);
     if (cfg.rate > 0)
         printf(", open loop at %.0f/s", cfg.rate);
+    if (cfg.ack_all)
+        printf(", ack all");
     printf("\n");
 
     bench_phase_t phase = {.rate = cfg.rate / cfg.threads};

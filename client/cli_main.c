@@ -1,7 +1,7 @@
 //  client/cli_main.c: anna-cli, the command-line client of the KVS.
 //
-//    anna-cli [--routing ADDR] [--timeout MS] [--client-id ID] [--echo]
-//             [--file FILE | -c COMMAND] [--help]
+//    anna-cli [--routing ADDR[,ADDR...]] [--timeout MS] [--ack one|all] [--client-id ID]
+//             [--echo] [--file FILE | -c COMMAND] [--help]
 //
 //  Reads commands one per line from a terminal (with an `anna> ` prompt), a pipe or a file,
 //  or runs the one command given with -c. Every command prints one result line (MGET one
@@ -26,6 +26,7 @@
 
 #include "client/kvs.h"
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "lattices/lattice.h"
 
@@ -51,6 +52,7 @@ typedef struct {
     cb_kvs_t *kvs;
     const char *routing;
     int timeout_ms;
+    cb_kvs_level_t ack;         //  level of every GET and PUT verb (--ack, ACK)
     char client_id[80];         //  vector clock id of this session's causal writes
     bool echo;                  //  print each command before its result
     bool quit;
@@ -128,6 +130,9 @@ static int s_fail(const char *fmt, ...)
 //  Reports a failed library call: the library's own words, or for a timeout, what to check.
 static int s_fail_kvs(const s_cli_t *cli, int rc)
 {
+    //  With ALL, the library's words say which replica did not answer.
+    if (rc == -ETIMEDOUT && cli->ack == CB_KVS_ALL)
+        return s_fail("timed out after %d ms: %s", cli->timeout_ms, cb_kvs_last_error(cli->kvs));
     if (rc == -ETIMEDOUT)
         return s_fail("timed out after %d ms (is anna-server running at %s?)", cli->timeout_ms,
                       cli->routing);
@@ -266,9 +271,20 @@ static int s_check_key(const s_arg_t *key)
     return 0;
 }
 
+//  Every read and write of a verb goes through these two, at the session's level.
+static int s_kvs_get(s_cli_t *cli, const char *key, lat_t *out)
+{
+    return cb_kvs_get_level(cli->kvs, key, cli->ack, out);
+}
+
+static int s_kvs_put(s_cli_t *cli, const char *key, const lat_t *value)
+{
+    return cb_kvs_put_level(cli->kvs, key, value, cli->ack);
+}
+
 static int s_put(s_cli_t *cli, const s_arg_t *key, const lat_t *value)
 {
-    int rc = cb_kvs_put(cli->kvs, key->data, value);
+    int rc = s_kvs_put(cli, key->data, value);
     if (rc)
         return s_fail_kvs(cli, rc);
     printf("OK\n");
@@ -281,7 +297,7 @@ static int s_get_kind(s_cli_t *cli, const s_arg_t *key, lat_kind_t want)
     if (s_check_key(key))
         return -1;
     lat_t value;
-    int rc = cb_kvs_get(cli->kvs, key->data, &value);
+    int rc = s_kvs_get(cli, key->data, &value);
     if (rc)
         return s_fail_kvs(cli, rc);
     if (want != LAT_NONE && value.kind != want) {
@@ -350,11 +366,13 @@ static int s_cmd_put(s_cli_t *cli, const s_arg_t *args, int n)
     (void)n;
     if (s_check_key(&args[0]))
         return -1;
-    int rc = cb_kvs_put_lww(cli->kvs, args[0].data, args[1].data, args[1].len);
-    if (rc)
-        return s_fail_kvs(cli, rc);
-    printf("OK\n");
-    return 0;
+    lat_t value;
+    lat_init(&value, LAT_LWW);
+    lat_lww_assign(&value, cb_clock_lww_now(), cb_kvs_writer_id(cli->kvs), args[1].data,
+                   args[1].len);
+    int rc = s_put(cli, &args[0], &value);
+    lat_fini(&value);
+    return rc;
 }
 
 static int s_put_set_kind(s_cli_t *cli, const s_arg_t *args, int n, lat_kind_t kind)
@@ -387,7 +405,7 @@ static int s_cmd_put_ordered_set(s_cli_t *cli, const s_arg_t *args, int n)
 static int s_causal_clock(s_cli_t *cli, const s_arg_t *key, lat_kind_t kind, lat_vclock_t *clock)
 {
     lat_t stored;
-    int rc = cb_kvs_get(cli->kvs, key->data, &stored);
+    int rc = s_kvs_get(cli, key->data, &stored);
     if (rc && rc != -ENOENT)
         return s_fail_kvs(cli, rc);
     if (rc == 0 && stored.kind == kind)
@@ -433,7 +451,7 @@ static int s_cmd_put_multi_causal(s_cli_t *cli, const s_arg_t *args, int n)
         lat_t dep;
         char q[300];
         s_quote(args[i].data, args[i].len, 64, q, sizeof q);
-        int got = cb_kvs_get(cli->kvs, args[i].data, &dep);
+        int got = s_kvs_get(cli, args[i].data, &dep);
         if (got == -ENOENT)
             rc = s_fail("dependency '%s' does not exist", q);
         else if (got)
@@ -536,7 +554,17 @@ static int s_cmd_mget(s_cli_t *cli, const s_arg_t *args, int n)
     cb_kvs_result_t *results = cb_malloc((size_t)n * sizeof *results);
     for (int i = 0; i < n; i++)
         keys[i] = args[i].data;
-    int rc = cb_kvs_get_many(cli->kvs, keys, (size_t)n, results);
+    int rc = 0;
+    if (cli->ack == CB_KVS_ONE) {
+        rc = cb_kvs_get_many(cli->kvs, keys, (size_t)n, results);
+    } else {
+        //  No batched form of ALL: one call per key, each merging every replica.
+        for (int i = 0; i < n; i++) {
+            results[i].error = s_kvs_get(cli, keys[i], &results[i].value);
+            if (results[i].error == -ETIMEDOUT)
+                rc = -ETIMEDOUT;
+        }
+    }
     int failed = 0;
     for (int i = 0; i < n; i++) {
         char q[300];
@@ -589,6 +617,26 @@ static int s_cmd_stats(s_cli_t *cli, const s_arg_t *args, int n)
     return 0;
 }
 
+//  ACK [ONE|ALL]: shows or sets the level of the GET and PUT verbs that follow.
+static int s_cmd_ack(s_cli_t *cli, const s_arg_t *args, int n)
+{
+    if (n == 0) {
+        printf("%s\n", cli->ack == CB_KVS_ALL ? "ALL" : "ONE");
+        return 0;
+    }
+    if (!strcasecmp(args[0].data, "one") && args[0].len == 3) {
+        cli->ack = CB_KVS_ONE;
+    } else if (!strcasecmp(args[0].data, "all") && args[0].len == 3) {
+        cli->ack = CB_KVS_ALL;
+    } else {
+        char q[100];
+        s_quote(args[0].data, args[0].len, 32, q, sizeof q);
+        return s_fail("ACK needs ONE or ALL, got '%s'", q);
+    }
+    printf("OK\n");
+    return 0;
+}
+
 static int s_cmd_help(s_cli_t *cli, const s_arg_t *args, int n);
 
 static int s_cmd_quit(s_cli_t *cli, const s_arg_t *args, int n)
@@ -628,6 +676,8 @@ static const s_cmd_t s_commands[] = {
      "write a BOOL value (true wins)", s_cmd_put_bool},
     {"MGET", 1, -1, "at least one key", "MGET key...", "read several keys in one batch", s_cmd_mget},
     {"DEL", 0, -1, "", "DEL key", "not supported: Anna has no delete", s_cmd_del},
+    {"ACK", 0, 1, "", "ACK [ONE|ALL]",
+     "show or set how many replicas GET/PUT verbs use (ALL: every one)", s_cmd_ack},
     {"STATS", 0, 0, "", "STATS", "show the server's counters", s_cmd_stats},
     {"HELP", 0, 1, "", "HELP", "show this list", s_cmd_help},
     {"QUIT", 0, -1, "", "QUIT", "end the session (also EXIT, or end of input)", s_cmd_quit},
@@ -714,15 +764,19 @@ static bool s_read_line(FILE *in, s_line_t *line)
 static int s_usage(FILE *out, int status)
 {
     fprintf(out,
-            "usage: anna-cli [--routing ADDR] [--timeout MS] [--client-id ID] [--echo]\n"
-            "                [--file FILE | -c COMMAND] [--help]\n"
+            "usage: anna-cli [--routing ADDR[,ADDR...]] [--timeout MS] [--ack one|all]\n"
+            "                [--client-id ID] [--echo] [--file FILE | -c COMMAND] [--help]\n"
             "\n"
             "A command-line client of the KVS. Reads commands one per line from the terminal\n"
             "(prompt `anna> `), a pipe or FILE, or runs the one COMMAND. Type HELP for the\n"
             "commands.\n"
             "\n"
-            "  -r, --routing ADDR   routing tier of the cluster (default %s)\n"
+            "  -r, --routing ADDR   routing tier of the cluster (default %s); a list\n"
+            "                       ADDR,ADDR,... (up to 16) is tried in turn when one fails\n"
             "  -t, --timeout MS     bound on each wait for the server (default %d)\n"
+            "      --ack one|all    replicas every GET and PUT verb uses: one (default), or all\n"
+            "                       (a PUT acknowledged by every replica, a GET merging them;\n"
+            "                       the ACK command changes it in a session)\n"
             "      --client-id ID   vector clock id of causal writes (default cli-<random>)\n"
             "      --echo           print each command (`> COMMAND`) before its result\n"
             "  -f, --file FILE      read commands from FILE\n"
@@ -759,7 +813,7 @@ static int s_option(int argc, char **argv, int *i, const char *shrt, const char 
 int main(int argc, char **argv)
 {
     const char *routing = S_DEFAULT_ROUTING, *file = NULL, *command = NULL, *client_id = NULL;
-    const char *timeout_text = NULL;
+    const char *timeout_text = NULL, *ack_text = NULL;
     bool echo = false;
     for (int i = 1; i < argc; i++) {
         const char *value = NULL;
@@ -771,10 +825,10 @@ int main(int argc, char **argv)
             continue;
         }
         const char *names[][2] = {{"-r", "--routing"}, {"-t", "--timeout"}, {"-f", "--file"},
-                                  {"-c", "--command"}, {NULL, "--client-id"}};
-        const char **targets[] = {&routing, &timeout_text, &file, &command, &client_id};
+                                  {"-c", "--command"}, {NULL, "--client-id"}, {NULL, "--ack"}};
+        const char **targets[] = {&routing, &timeout_text, &file, &command, &client_id, &ack_text};
         bool matched = false;
-        for (size_t o = 0; o < 5 && !matched; o++) {
+        for (size_t o = 0; o < sizeof targets / sizeof *targets && !matched; o++) {
             m = s_option(argc, argv, &i, names[o][0], names[o][1], &value);
             if (m < 0) {
                 fprintf(stderr, "anna-cli: %s needs a value (try --help)\n", argv[i]);
@@ -802,6 +856,13 @@ int main(int argc, char **argv)
         }
         timeout_ms = (int)t;
     }
+    cb_kvs_level_t ack = CB_KVS_ONE;
+    if (ack_text && !strcasecmp(ack_text, "all")) {
+        ack = CB_KVS_ALL;
+    } else if (ack_text && strcasecmp(ack_text, "one")) {
+        fprintf(stderr, "anna-cli: --ack needs one or all\n");
+        return 2;
+    }
     if (file && command) {
         fprintf(stderr, "anna-cli: give --file or -c, not both\n");
         return 2;
@@ -821,7 +882,8 @@ int main(int argc, char **argv)
     cb_kvs_t *kvs = cb_kvs_new(&config);
     if (!kvs) {
         if (errno == EINVAL)
-            fprintf(stderr, "anna-cli: bad routing address '%s' (expected tcp://HOST:PORT)\n", routing);
+            fprintf(stderr, "anna-cli: bad routing address '%s' (expected tcp://HOST:PORT, or up "
+                            "to 16 of them separated by commas)\n", routing);
         else
             fprintf(stderr, "anna-cli: cannot open a client socket: %s\n", strerror(errno));
         return 2;
@@ -829,7 +891,8 @@ int main(int argc, char **argv)
     //  A closed stdout (anna-cli | head) must end the session, not kill it mid-request.
     signal(SIGPIPE, SIG_IGN);
 
-    s_cli_t cli = {.kvs = kvs, .routing = routing, .timeout_ms = timeout_ms, .echo = echo};
+    s_cli_t cli = {.kvs = kvs, .routing = routing, .timeout_ms = timeout_ms, .ack = ack,
+                   .echo = echo};
     if (client_id)
         snprintf(cli.client_id, sizeof cli.client_id, "%s", client_id);
     else

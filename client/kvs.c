@@ -1,15 +1,23 @@
 //  client/kvs.c: the client library of the KVS (see kvs.h for the contract).
 //
-//  One call = a set of keys. Each call runs at most two attempts; an attempt
+//  One call = a set of keys. Each call runs at most S_MAX_ATTEMPTS attempts; an attempt
 //    1. asks the routing tier for the workers of every key not in the address cache (one
-//       KeyAddressRequest for all of them),
-//    2. picks one cached replica per key at random and sends one KeyRequest per worker,
+//       KeyAddressRequest for all of them; a routing address that does not answer in time,
+//       or cannot be sent to, passes the request to the next one of the list),
+//    2. picks one cached replica per key, at random among those not suspected (below), and
+//       sends one KeyRequest per worker,
 //    3. collects replies on our PULL socket until every key has an answer or the attempt's
 //       deadline passes.
-//  A key answered WRONG_THREAD, or sent to a worker that did not answer in time, loses its
-//  cached addresses and goes into the next attempt (once). Every reply is matched by its
-//  request id against the requests of the current attempt; anything else is counted and
-//  dropped, so a late reply can never pass for the answer to a newer request.
+//  A key answered WRONG_THREAD loses its cached addresses and goes into the next attempt
+//  (once). A worker that does not answer in time becomes a suspect for a while: every key
+//  cached on it is dropped (the routing tier may know better), and its keys go into the next
+//  attempt, which prefers a replica they have not tried yet (from the fresh lookup, or, when
+//  no routing address answers it, from the replicas that were cached); a key gives up when
+//  each of its replicas failed it once (at least two attempts, so a key with one replica is
+//  sent twice).
+//  Every reply is matched by its request id against the requests of the current attempt;
+//  anything else is counted and dropped, so a late reply can never pass for the answer to a
+//  newer request.
 //  SPDX-License-Identifier: Apache-2.0
 #include "client/kvs.h"
 
@@ -41,6 +49,16 @@
 //  Replies larger than this are refused by ZeroMQ before they are allocated.
 #define S_MAX_REPLY_BYTES (256LL << 20)
 #define S_MAX_ADDRESS_LEN 255
+//  Routing addresses in a config's list (kvs.h).
+#define S_MAX_ROUTING 16
+//  Attempts of one key in one call: enough to try each replica of a key replicated up to
+//  four times, and what bounds a call (kvs.h).
+#define S_MAX_ATTEMPTS 4
+//  A worker that did not answer is avoided for max(2 x timeout, this): long enough to cover
+//  the calls that follow, short enough that a node that was only slow is used again soon.
+#define S_SUSPECT_MIN_MS 5000
+//  Suspects remembered; when full, the one that expires first is forgotten.
+#define S_MAX_SUSPECTS 64
 
 typedef struct s_entry_s s_entry_t;
 struct s_entry_s {
@@ -56,11 +74,22 @@ typedef struct {
     uint64_t used;              //  number of the call that used it last (LRU, and pinning)
 } s_push_t;
 
+typedef struct {
+    char *addr;                 //  owned: a worker that did not answer in time
+    int64_t until;              //  monotonic ms when it stops being suspected
+} s_suspect_t;
+
 struct _cb_kvs_t {
     void *ctx;                  //  our own ZeroMQ context: one io thread
     void *pull;                 //  every reply comes here
     char *response_address;     //  "tcp://ip:port" of pull
-    char *routing;              //  routing tier address
+    char *routing[S_MAX_ROUTING];   //  owned routing tier addresses, in the config's order
+    size_t n_routing;
+    size_t routing_cur;         //  the one asked first; moves on when it fails (kept)
+    uint32_t routing_failed;    //  bit r: routing[r] failed during the current call
+    int64_t call_deadline;      //  backstop on the whole call (kvs.h's bound)
+    s_suspect_t suspects[S_MAX_SUSPECTS];
+    size_t n_suspects;
     int timeout_ms;
     uint32_t writer_id;
     uint64_t counter;           //  request ids: "<writer>:<counter>"
@@ -268,6 +297,55 @@ static void s_cache_drop_worker(cb_kvs_t *self, const char *worker)
 }
 
 //  --------------------------------------------------------------------------------------
+//  Suspects: workers that did not answer in time. now is passed in (monotonic ms) so that
+//  the self-test can move the clock.
+
+static bool s_suspected(cb_kvs_t *self, const char *worker, int64_t now)
+{
+    for (size_t i = 0; i < self->n_suspects; i++)
+        if (!strcmp(self->suspects[i].addr, worker)) {
+            if (self->suspects[i].until > now)
+                return true;
+            cb_free(self->suspects[i].addr);            //  expired: forget it
+            self->suspects[i] = self->suspects[--self->n_suspects];
+            return false;
+        }
+    return false;
+}
+
+static void s_suspect_clear(cb_kvs_t *self, const char *worker)
+{
+    for (size_t i = 0; i < self->n_suspects; i++)
+        if (!strcmp(self->suspects[i].addr, worker)) {
+            cb_free(self->suspects[i].addr);
+            self->suspects[i] = self->suspects[--self->n_suspects];
+            return;
+        }
+}
+
+static void s_suspect_add(cb_kvs_t *self, const char *worker, int64_t now)
+{
+    int64_t span = 2 * (int64_t)self->timeout_ms;
+    int64_t until = now + (span > S_SUSPECT_MIN_MS ? span : S_SUSPECT_MIN_MS);
+    s_suspect_clear(self, worker);
+    if (self->n_suspects == S_MAX_SUSPECTS) {
+        size_t first = 0;
+        for (size_t i = 1; i < self->n_suspects; i++)
+            if (self->suspects[i].until < self->suspects[first].until)
+                first = i;
+        cb_free(self->suspects[first].addr);
+        self->suspects[first] = self->suspects[--self->n_suspects];
+    }
+    self->suspects[self->n_suspects++] = (s_suspect_t){cb_strdup(worker), until};
+}
+
+static void s_suspects_clear(cb_kvs_t *self)
+{
+    while (self->n_suspects)
+        cb_free(self->suspects[--self->n_suspects].addr);
+}
+
+//  --------------------------------------------------------------------------------------
 //  Sockets
 
 static void s_push_close_at(cb_kvs_t *self, size_t i)
@@ -376,15 +454,32 @@ static int s_recv(cb_kvs_t *self, zmq_msg_t *msg, int64_t deadline)
 //  --------------------------------------------------------------------------------------
 //  Construction
 
-//  Checks a config and fills the defaults. 0 or -EINVAL.
+//  Splits list ("tcp://a:6450,tcp://b:6450"; blanks around an address are ignored) into
+//  out[0..*n), owned copies. 0, or -EINVAL (nothing freed then: out holds *n copies).
+static int s_routing_parse(const char *list, char **out, size_t *n)
+{
+    *n = 0;
+    for (const char *p = list;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (*n == S_MAX_ROUTING || len > S_MAX_ADDRESS_LEN || len <= 6
+            || (strncmp(p, "tcp://", 6) && strncmp(p, "ipc://", 6)) || memchr(p, ' ', len))
+            return -EINVAL;
+        out[(*n)++] = cb_strndup(p, len);
+        if (!end)
+            return 0;
+        p = end + 1;
+    }
+}
+
+//  Checks a config (but not its routing list) and fills the defaults. 0 or -EINVAL.
 static int s_config_check(const cb_kvs_config_t *config, const char **bind_ip, int *timeout_ms)
 {
     if (!config || !config->routing)
-        return -EINVAL;
-    size_t len = strlen(config->routing);
-    if (len > S_MAX_ADDRESS_LEN
-        || (strncmp(config->routing, "tcp://", 6) && strncmp(config->routing, "ipc://", 6))
-        || len <= 6)
         return -EINVAL;
     //  Replies are sent to the address we bind, so it must be one a server can connect to.
     *bind_ip = config->bind_ip ? config->bind_ip : "127.0.0.1";
@@ -414,7 +509,13 @@ cb_kvs_t *cb_kvs_new(const cb_kvs_config_t *config)
         return NULL;
     }
     cb_kvs_t *self = cb_calloc(1, sizeof *self);
-    self->routing = cb_strdup(config->routing);
+    if (s_routing_parse(config->routing, self->routing, &self->n_routing) != 0) {
+        while (self->n_routing)
+            cb_free(self->routing[--self->n_routing]);
+        cb_free(self);
+        errno = EINVAL;
+        return NULL;
+    }
     self->timeout_ms = timeout_ms;
     uint64_t r = s_random64();
     self->writer_id = config->writer_id ? config->writer_id : ((uint32_t)r | 1);
@@ -474,7 +575,9 @@ void cb_kvs_destroy(cb_kvs_t **self_p)
         zmq_ctx_term(self->ctx);
     s_cache_clear(self);
     cb_free(self->buckets);
-    cb_free(self->routing);
+    while (self->n_routing)
+        cb_free(self->routing[--self->n_routing]);
+    s_suspects_clear(self);
     cb_free(self->response_address);
     cb_free(self);
     *self_p = NULL;
@@ -490,10 +593,15 @@ typedef struct {
     cb_bytes_t payload;         //  PUT: encoded value, owned
     int kind;                   //  PUT: lattice kind
     int state;
-    bool retried;               //  its one second attempt is used
+    bool retried;               //  its one retry after WRONG_THREAD is used
     uint32_t cache_size;        //  address_cache_size sent with it
-    char *why;                  //  owned reason for its error, NULL for the errno text
+    char *why;                  //  owned reason for its error (or of its last timeout), NULL
+                                //  for the errno text
     const char *worker;         //  borrowed: the replica it must go to (level ALL); NULL = any
+    char *silent[S_MAX_ATTEMPTS];   //  owned: workers that did not answer it, in order
+    size_t n_silent;
+    char **fallback;            //  owned: its other cached replicas when one timed out, for
+    size_t n_fallback;          //  when the fresh lookup gets no answer; NULL if none
 } s_slot_t;
 
 typedef struct {
@@ -517,12 +625,79 @@ typedef struct {
 
 static void s_slot_fail(s_call_t *call, size_t i, int err, const char *why)
 {
-    call->slots[i].state = S_DONE;
+    s_slot_t *slot = &call->slots[i];
+    slot->state = S_DONE;
     call->results[i].error = err;
-    cb_free(call->slots[i].why);
-    call->slots[i].why = why ? cb_strdup(why) : NULL;
+    if (why != slot->why) {
+        cb_free(slot->why);
+        slot->why = why ? cb_strdup(why) : NULL;
+    }
     if (err == -ETIMEDOUT && !call->rc)
         call->rc = -ETIMEDOUT;
+}
+
+static void s_slot_fallback_free(s_slot_t *slot)
+{
+    for (size_t k = 0; k < slot->n_fallback; k++)
+        cb_free(slot->fallback[k]);
+    cb_free(slot->fallback);
+    slot->fallback = NULL;
+    slot->n_fallback = 0;
+}
+
+static bool s_slot_tried(const s_slot_t *slot, const char *worker)
+{
+    for (size_t k = 0; k < slot->n_silent; k++)
+        if (!strcmp(slot->silent[k], worker))
+            return true;
+    return false;
+}
+
+//  The replica of e that slot goes to: at random among those it has not tried in this call
+//  and that are not suspected; else among those it has not tried; else, while it has had
+//  only one attempt, any (a key with one replica is retried once on it). -1: every replica
+//  failed it already.
+static int s_pick(cb_kvs_t *self, const s_entry_t *e, const s_slot_t *slot, int64_t now)
+{
+    size_t fresh[16], untried[16], n_fresh = 0, n_untried = 0;
+    for (size_t i = 0; i < e->n && n_untried < 16; i++) {
+        if (s_slot_tried(slot, e->addrs[i]))
+            continue;
+        untried[n_untried++] = i;
+        if (!s_suspected(self, e->addrs[i], now))
+            fresh[n_fresh++] = i;
+    }
+    if (n_fresh)
+        return (int)fresh[n_fresh > 1 ? cb_rand_below(&self->rand, n_fresh) : 0];
+    if (n_untried)
+        return (int)untried[n_untried > 1 ? cb_rand_below(&self->rand, n_untried) : 0];
+    if (slot->n_silent < 2)
+        return (int)(e->n > 1 ? cb_rand_below(&self->rand, e->n) : 0);
+    return -1;
+}
+
+//  "no replica answered within 500 ms (tried tcp://a, tcp://b)" into buf; with one replica
+//  tried, "no answer from tcp://a within 500 ms".
+static void s_silent_why(const cb_kvs_t *self, const s_slot_t *slot, char *buf, size_t cap)
+{
+    bool one = true;
+    for (size_t k = 1; k < slot->n_silent && one; k++)
+        one = !strcmp(slot->silent[k], slot->silent[0]);
+    if (one && slot->n_silent) {
+        snprintf(buf, cap, "no answer from %.250s within %d ms", slot->silent[0], self->timeout_ms);
+        return;
+    }
+    size_t o = (size_t)snprintf(buf, cap, "no replica answered within %d ms (tried",
+                                self->timeout_ms);
+    for (size_t k = 0; k < slot->n_silent && o < cap; k++) {
+        bool seen = false;
+        for (size_t j = 0; j < k && !seen; j++)
+            seen = !strcmp(slot->silent[j], slot->silent[k]);
+        if (!seen)
+            o += (size_t)snprintf(buf + o, cap - o, "%s %.120s", k ? "," : "", slot->silent[k]);
+    }
+    if (o < cap)
+        snprintf(buf + o, cap - o, ")");
 }
 
 static int s_key_cmp(const void *a, const void *b)
@@ -530,38 +705,37 @@ static int s_key_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-//  Step 1: fills the address cache for every TODO key. A failure of the routing tier
-//  itself fails every TODO key that needed it and is returned (and becomes the call's
-//  error); a key the routing tier has no address for fails alone (-EHOSTUNREACH).
-static int s_resolve(cb_kvs_t *self, s_call_t *call, int64_t deadline)
+//  The end of a wait that starts now: timeout_ms later, but not past the call's backstop.
+static int64_t s_wait_deadline(const cb_kvs_t *self)
 {
-    size_t missing = 0;
-    for (size_t i = 0; i < call->n; i++)
-        if (call->slots[i].state == S_TODO && !s_cache_find(self, call->slots[i].key))
-            missing++;
-    if (!missing)
-        return 0;
-    if (self->n_keys + missing > S_MAX_CACHED_KEYS)
-        s_cache_clear(self);
-    const char **want = cb_malloc(call->n * sizeof *want);
-    size_t nw = 0;
-    for (size_t i = 0; i < call->n; i++)
-        if (call->slots[i].state == S_TODO && !s_cache_find(self, call->slots[i].key))
-            want[nw++] = call->slots[i].key;
-    qsort(want, nw, sizeof *want, s_key_cmp);
-    size_t uniq = 0;
-    for (size_t i = 0; i < nw; i++)
-        if (!uniq || strcmp(want[uniq - 1], want[i]))
-            want[uniq++] = want[i];
+    int64_t deadline = cb_clock_mono_ms() + self->timeout_ms;
+    return deadline < self->call_deadline ? deadline : self->call_deadline;
+}
 
-    char id[48], why[400];
+//  Starts a call: no error yet, sockets pinned to it, every routing address worth asking,
+//  and the backstop of kvs.h's bound.
+static void s_call_begin(cb_kvs_t *self)
+{
+    self->error[0] = '\0';
+    self->call++;
+    self->routing_failed = 0;
+    self->call_deadline = cb_clock_mono_ms()
+                          + (int64_t)(S_MAX_ATTEMPTS + self->n_routing) * self->timeout_ms;
+}
+
+//  One KeyAddressRequest for want[0..n) to routing address addr, and its answer put in the
+//  address cache. 0, -ETIMEDOUT (not sent, or not answered, in time), -EPROTO, or the
+//  routing tier's error (-EHOSTUNREACH for NO_SERVERS).
+static int s_lookup(cb_kvs_t *self, const char *addr, const char **want, size_t n)
+{
+    char id[48];
     s_next_id(self, id, sizeof id);
     cb_bytes_t msg = {0};
-    int rc = cb_codec_address_request(want, uniq, self->response_address, id, &msg);
-    cb_free(want);
+    int rc = cb_codec_address_request(want, n, self->response_address, id, &msg);
     assert(rc == 0);
+    int64_t deadline = s_wait_deadline(self);
     void *sock;
-    rc = s_push_get(self, self->routing, &sock);
+    rc = s_push_get(self, addr, &sock);
     if (rc == 0)
         rc = s_send(sock, &msg, deadline);
     cb_bytes_fini(&msg);
@@ -595,34 +769,103 @@ static int s_resolve(cb_kvs_t *self, s_call_t *call, int64_t deadline)
                             (const char *const *)addrs.addresses[i].ips, addrs.addresses[i].n_ips);
         rc = s_error_from_anna(addrs.error);
         cb_codec_addresses_fini(&addrs);
-        break;
+        return rc;
     }
+    if (rc == -ETIMEDOUT)
+        self->stats.timeouts++;
+    return rc == -EPROTO ? rc : -ETIMEDOUT;
+}
+
+//  Step 1: fills the address cache for every TODO key. The routing addresses are asked in
+//  turn from the current one: one that does not take or answer the request in time is
+//  skipped for the rest of the call and the next one becomes current (for later calls too).
+//  When every one failed, or one answered with an error, every TODO key that needed it fails
+//  and the error is returned (and becomes the call's error); a key the routing tier has no
+//  address for fails alone (-EHOSTUNREACH).
+static int s_resolve(cb_kvs_t *self, s_call_t *call)
+{
+    size_t missing = 0;
+    for (size_t i = 0; i < call->n; i++)
+        if (call->slots[i].state == S_TODO && !s_cache_find(self, call->slots[i].key))
+            missing++;
+    if (!missing)
+        return 0;
+    if (self->n_keys + missing > S_MAX_CACHED_KEYS)
+        s_cache_clear(self);
+    const char **want = cb_malloc(call->n * sizeof *want);
+    size_t nw = 0;
+    for (size_t i = 0; i < call->n; i++)
+        if (call->slots[i].state == S_TODO && !s_cache_find(self, call->slots[i].key))
+            want[nw++] = call->slots[i].key;
+    qsort(want, nw, sizeof *want, s_key_cmp);
+    size_t uniq = 0;
+    for (size_t i = 0; i < nw; i++)
+        if (!uniq || strcmp(want[uniq - 1], want[i]))
+            want[uniq++] = want[i];
+
+    int rc = -ETIMEDOUT;
+    const char *addr = self->routing[self->routing_cur];
+    for (size_t tried = 0; tried < self->n_routing; tried++) {
+        size_t r = self->routing_cur;
+        addr = self->routing[r];
+        if (self->routing_failed & (1u << r)) {
+            self->routing_cur = (r + 1) % self->n_routing;
+            continue;
+        }
+        rc = s_lookup(self, addr, want, uniq);
+        if (rc != -ETIMEDOUT)
+            break;
+        //  Drop what is still queued for it: a routing tier that comes back should not
+        //  answer a backlog of lookups nobody waits for.
+        s_push_close(self, addr);
+        self->routing_failed |= 1u << r;
+        self->routing_cur = (r + 1) % self->n_routing;
+    }
+    cb_free(want);
     if (rc == 0) {
         for (size_t i = 0; i < call->n; i++)
             if (call->slots[i].state == S_TODO && !s_cache_find(self, call->slots[i].key))
                 s_slot_fail(call, i, -EHOSTUNREACH, "the routing tier has no server for it");
         return 0;
     }
-    if (rc == -ETIMEDOUT) {
-        //  Drop what is still queued for it: a routing tier that comes back should not
-        //  answer a backlog of lookups nobody waits for.
-        s_push_close(self, self->routing);
-        self->stats.timeouts++;
-        snprintf(why, sizeof why, "the routing tier at %s did not answer within %d ms",
-                 self->routing, self->timeout_ms);
+    char why[400];
+    if (rc == -ETIMEDOUT && self->n_routing == 1) {
+        snprintf(why, sizeof why, "the routing tier at %s did not answer within %d ms", addr,
+                 self->timeout_ms);
+    } else if (rc == -ETIMEDOUT) {
+        size_t o = (size_t)snprintf(why, sizeof why,
+                                    "none of the %zu routing addresses answered within %d ms (",
+                                    self->n_routing, self->timeout_ms);
+        for (size_t r = 0; r < self->n_routing && o < sizeof why; r++)
+            o += (size_t)snprintf(why + o, sizeof why - o, "%s%.100s", r ? ", " : "",
+                                  self->routing[r]);
+        if (o < sizeof why)
+            snprintf(why + o, sizeof why - o, ")");
     } else if (rc == -EHOSTUNREACH) {
-        snprintf(why, sizeof why, "the routing tier at %s knows no servers", self->routing);
+        snprintf(why, sizeof why, "the routing tier at %s knows no servers", addr);
     } else if (rc == -EPROTO) {
-        snprintf(why, sizeof why, "malformed reply from the routing tier at %s", self->routing);
+        snprintf(why, sizeof why, "malformed reply from the routing tier at %s", addr);
     } else {
-        snprintf(why, sizeof why, "routing tier %s: %s", self->routing, cb_strerror(rc));
+        snprintf(why, sizeof why, "routing tier %s: %s", addr, cb_strerror(rc));
     }
-    //  Keys with cached addresses do not need the routing tier: they go ahead.
-    for (size_t i = 0; i < call->n; i++)
-        if (call->slots[i].state == S_TODO && !s_cache_find(self, call->slots[i].key))
+    //  Keys with cached addresses do not need the routing tier: they go ahead. So do keys
+    //  being retried after a timeout that had other replicas cached: they get those back.
+    bool failed = false;
+    for (size_t i = 0; i < call->n; i++) {
+        s_slot_t *slot = &call->slots[i];
+        if (slot->state != S_TODO || s_cache_find(self, slot->key))
+            continue;
+        if (slot->n_fallback) {
+            s_cache_set(self, slot->key, (const char *const *)slot->fallback, slot->n_fallback);
+            s_slot_fallback_free(slot);
+        } else {
             s_slot_fail(call, i, rc, why);
-    call->rc = rc;
-    return rc;
+            failed = true;
+        }
+    }
+    if (failed)
+        call->rc = rc;
+    return failed ? rc : 0;
 }
 
 //  Applies one answer (a reply tuple, or a response-level error) to slot i of req.
@@ -682,6 +925,7 @@ static bool s_handle_reply(cb_kvs_t *self, s_call_t *call, s_req_t *reqs, size_t
             req = &reqs[r];
     if (!req)
         return false;
+    s_suspect_clear(self, req->worker);             //  it answers: it is alive
     cb_codec_reply_t reply;
     if (cb_codec_reply_decode(data, len, &reply) != 0) {
         char why[400];
@@ -725,6 +969,7 @@ static void s_attempt(cb_kvs_t *self, s_call_t *call, int64_t deadline)
 {
     s_req_t *reqs = NULL;
     size_t n_reqs = 0;
+    int64_t now = cb_clock_mono_ms();
     for (size_t i = 0; i < call->n; i++) {
         s_slot_t *slot = &call->slots[i];
         if (slot->state != S_TODO)
@@ -734,8 +979,17 @@ static void s_attempt(cb_kvs_t *self, s_call_t *call, int64_t deadline)
             s_slot_fail(call, i, -EHOSTUNREACH, "the routing tier has no server for it");
             continue;
         }
-        const char *worker = slot->worker ? slot->worker
-                             : e->addrs[e->n > 1 ? cb_rand_below(&self->rand, e->n) : 0];
+        const char *worker = slot->worker;
+        if (!worker) {
+            int pick = s_pick(self, e, slot, now);
+            if (pick < 0) {                         //  the fresh list holds only silent ones
+                char why[400];
+                s_silent_why(self, slot, why, sizeof why);
+                s_slot_fail(call, i, -ETIMEDOUT, why);
+                continue;
+            }
+            worker = e->addrs[pick];
+        }
         slot->cache_size = e ? (uint32_t)e->n : 0;
         size_t r = 0;
         while (r < n_reqs && strcmp(reqs[r].worker, worker))
@@ -807,26 +1061,53 @@ static void s_attempt(cb_kvs_t *self, s_call_t *call, int64_t deadline)
     for (size_t r = 0; r < n_reqs; r++) {
         s_req_t *req = &reqs[r];
         if (!req->done) {
-            //  Suspect the worker: forget every key it serves and its socket (with whatever
-            //  is still queued on it), then give its keys their second attempt.
+            //  Suspect the worker. Its keys go again, to another replica if they have one
+            //  left to try; then every key cached on it is forgotten, with its socket (and
+            //  whatever is still queued on it).
             self->stats.timeouts++;
-            s_cache_drop_worker(self, req->worker);
-            s_push_close(self, req->worker);
+            s_suspect_add(self, req->worker, cb_clock_mono_ms());
             char why[400];
             snprintf(why, sizeof why, "no answer from %.250s within %d ms", req->worker,
                      self->timeout_ms);
             for (size_t j = 0; j < req->n; j++) {
                 size_t i = req->slots[j];
-                if (call->slots[i].state != S_SENT)
+                s_slot_t *slot = &call->slots[i];
+                if (slot->state != S_SENT)
                     continue;
-                if (!call->slots[i].retried) {
-                    call->slots[i].retried = true;
-                    call->slots[i].state = S_TODO;
+                if (slot->worker) {                 //  level ALL: that replica must answer
+                    s_slot_fail(call, i, -ETIMEDOUT, why);
+                    continue;
+                }
+                if (slot->n_silent < S_MAX_ATTEMPTS)
+                    slot->silent[slot->n_silent++] = cb_strdup(req->worker);
+                //  Another attempt if one is left and a replica it has not tried may answer:
+                //  one cached, or (after its first attempt only) one the lookup may bring.
+                const s_entry_t *e = s_cache_find(self, slot->key);
+                bool untried = slot->n_silent < 2;
+                for (size_t k = 0; e && k < e->n && !untried; k++)
+                    untried = !s_slot_tried(slot, e->addrs[k]);
+                if (slot->n_silent < S_MAX_ATTEMPTS && untried) {
+                    s_slot_fallback_free(slot);
+                    for (size_t k = 0; e && k < e->n; k++)
+                        if (!s_slot_tried(slot, e->addrs[k])) {
+                            slot->fallback = cb_realloc(slot->fallback, (slot->n_fallback + 1)
+                                                                            * sizeof *slot->fallback);
+                            slot->fallback[slot->n_fallback++] = cb_strdup(e->addrs[k]);
+                        }
+                    slot->state = S_TODO;
+                    cb_free(slot->why);
+                    slot->why = cb_strdup(why);
                     self->stats.retries++;
+                } else if (slot->n_silent > 1) {
+                    char all[400];
+                    s_silent_why(self, slot, all, sizeof all);
+                    s_slot_fail(call, i, -ETIMEDOUT, all);
                 } else {
                     s_slot_fail(call, i, -ETIMEDOUT, why);
                 }
             }
+            s_cache_drop_worker(self, req->worker);
+            s_push_close(self, req->worker);
         }
         cb_free(req->worker);
         cb_free(req->slots);
@@ -835,14 +1116,13 @@ static void s_attempt(cb_kvs_t *self, s_call_t *call, int64_t deadline)
 }
 
 //  Runs one call over keys[0..n) (values for PUT) and fills results. See kvs.h. workers,
-//  if not NULL, names the replica each key must go to (borrowed; level ALL).
+//  if not NULL, names the replica each key must go to (borrowed; level ALL). The caller has
+//  begun the call (s_call_begin).
 static int s_run(cb_kvs_t *self, int type, const char *const *keys, const lat_t *values,
                  size_t n, cb_kvs_result_t *results, const char *const *workers)
 {
     assert(self);
     assert(n == 0 || (keys && results));
-    self->error[0] = '\0';
-    self->call++;
     s_call_t call = {type, cb_calloc(n ? n : 1, sizeof(s_slot_t)), results, n, 0};
     for (size_t i = 0; i < n; i++) {
         assert(keys[i]);
@@ -863,9 +1143,16 @@ static int s_run(cb_kvs_t *self, int type, const char *const *keys, const lat_t 
             todo = call.slots[i].state == S_TODO;
         if (!todo)
             break;
-        int64_t deadline = cb_clock_mono_ms() + self->timeout_ms;
-        s_resolve(self, &call, deadline);
-        s_attempt(self, &call, deadline);
+        if (cb_clock_mono_ms() >= self->call_deadline) {
+            //  The backstop (kvs.h's bound): no attempt is started without time for it.
+            for (size_t i = 0; i < n; i++)
+                if (call.slots[i].state == S_TODO)
+                    s_slot_fail(&call, i, -ETIMEDOUT, call.slots[i].why ? call.slots[i].why
+                                                      : "the call ran out of time");
+            break;
+        }
+        s_resolve(self, &call);
+        s_attempt(self, &call, s_wait_deadline(self));
     }
     bool reported = false;
     for (size_t i = 0; i < n; i++) {
@@ -875,6 +1162,9 @@ static int s_run(cb_kvs_t *self, int type, const char *const *keys, const lat_t 
         }
         cb_bytes_fini(&call.slots[i].payload);
         cb_free(call.slots[i].why);
+        for (size_t k = 0; k < call.slots[i].n_silent; k++)
+            cb_free(call.slots[i].silent[k]);
+        s_slot_fallback_free(&call.slots[i]);
     }
     cb_free(call.slots);
     s_push_trim(self, S_MAX_SOCKETS);
@@ -887,6 +1177,7 @@ static int s_run(cb_kvs_t *self, int type, const char *const *keys, const lat_t 
 int cb_kvs_get(cb_kvs_t *self, const char *key, lat_t *out)
 {
     cb_kvs_result_t result;
+    s_call_begin(self);
     s_run(self, CB_CODEC_GET, &key, NULL, 1, &result, NULL);
     *out = result.value;
     return result.error;
@@ -895,6 +1186,7 @@ int cb_kvs_get(cb_kvs_t *self, const char *key, lat_t *out)
 int cb_kvs_put(cb_kvs_t *self, const char *key, const lat_t *value)
 {
     cb_kvs_result_t result;
+    s_call_begin(self);
     s_run(self, CB_CODEC_PUT, &key, value, 1, &result, NULL);
     lat_fini(&result.value);
     return result.error;
@@ -912,6 +1204,7 @@ int cb_kvs_put_lww(cb_kvs_t *self, const char *key, const void *data, size_t len
 
 int cb_kvs_get_many(cb_kvs_t *self, const char *const *keys, size_t n, cb_kvs_result_t *results)
 {
+    s_call_begin(self);
     return s_run(self, CB_CODEC_GET, keys, NULL, n, results, NULL);
 }
 
@@ -919,6 +1212,7 @@ int cb_kvs_put_many(cb_kvs_t *self, const char *const *keys, const lat_t *values
                     cb_kvs_result_t *results)
 {
     assert(n == 0 || values);
+    s_call_begin(self);
     return s_run(self, CB_CODEC_PUT, keys, values, n, results, NULL);
 }
 
@@ -929,13 +1223,12 @@ static int s_all_round(cb_kvs_t *self, int type, const char *key, const lat_t *v
                        lat_t *out, bool *changed)
 {
     *changed = false;
-    self->error[0] = '\0';
-    self->call++;
+    s_call_begin(self);
     cb_kvs_result_t probe_result = {0};
     s_call_t probe = {type, cb_calloc(1, sizeof(s_slot_t)), &probe_result, 1, 0};
     probe.slots[0].key = key;
     probe.slots[0].state = S_TODO;
-    s_resolve(self, &probe, cb_clock_mono_ms() + self->timeout_ms);
+    s_resolve(self, &probe);
     const s_entry_t *e = s_cache_find(self, key);
     if (!e) {
         int rc = probe_result.error ? probe_result.error : -EHOSTUNREACH;
@@ -1119,6 +1412,23 @@ static void s_test_pure(bool verbose)
         errno = 0;
         assert(!cb_kvs_new(&c) && errno == EINVAL);
     }
+    //  Routing lists: up to 16 addresses, each checked alone; blanks around them ignored.
+    const char *bad_list[] = {"tcp://a:1,", ",tcp://a:1", "tcp://a:1,,tcp://b:1",
+                              "tcp://a:1,http://b:1", "tcp://a :1",
+                              "tcp://1:1,tcp://2:1,tcp://3:1,tcp://4:1,tcp://5:1,tcp://6:1,"
+                              "tcp://7:1,tcp://8:1,tcp://9:1,tcp://10:1,tcp://11:1,tcp://12:1,"
+                              "tcp://13:1,tcp://14:1,tcp://15:1,tcp://16:1,tcp://17:1"};
+    for (size_t i = 0; i < sizeof bad_list / sizeof *bad_list; i++) {
+        c.routing = bad_list[i];
+        errno = 0;
+        assert(!cb_kvs_new(&c) && errno == EINVAL);
+    }
+    c.routing = " tcp://127.0.0.1:1 ,\tipc:///tmp/x,tcp://127.0.0.2:1";
+    cb_kvs_t *listed = cb_kvs_new(&c);
+    assert(listed && listed->n_routing == 3 && !strcmp(listed->routing[0], "tcp://127.0.0.1:1")
+           && !strcmp(listed->routing[1], "ipc:///tmp/x")
+           && !strcmp(listed->routing[2], "tcp://127.0.0.2:1"));
+    cb_kvs_destroy(&listed);
     c.routing = "tcp://127.0.0.1:1";
     const char *bad_ip[] = {"0.0.0.0", "localhost", "1.2.3", "*", "::1", ""};
     for (size_t i = 0; i < sizeof bad_ip / sizeof *bad_ip; i++) {
@@ -1294,9 +1604,101 @@ static void s_test_matching(bool verbose)
     cb_kvs_destroy(&kvs);
 }
 
+//  Suspects and the choice of a replica, with a clock of our own. No sockets.
+static void s_test_failover(bool verbose)
+{
+    if (verbose)
+        printf(" * kvs: suspects, replica choice, routing failover\n");
+    cb_kvs_config_t c = {.routing = "tcp://127.0.0.1:1", .timeout_ms = 1000};
+    cb_kvs_t *kvs = cb_kvs_new(&c);
+    assert(kvs);
+    const int64_t t = 1000000;
+    //  Suspected for max(2 x timeout, 5 s); an answer clears it; expiry forgets it.
+    s_suspect_add(kvs, "tcp://a:1", t);
+    assert(s_suspected(kvs, "tcp://a:1", t + 4999) && !s_suspected(kvs, "tcp://b:1", t));
+    assert(!s_suspected(kvs, "tcp://a:1", t + 5000) && kvs->n_suspects == 0);
+    s_suspect_add(kvs, "tcp://a:1", t);
+    s_suspect_clear(kvs, "tcp://a:1");
+    assert(!s_suspected(kvs, "tcp://a:1", t));
+    kvs->timeout_ms = 4000;                         //  2 x 4 s > 5 s
+    s_suspect_add(kvs, "tcp://a:1", t);
+    assert(s_suspected(kvs, "tcp://a:1", t + 7999) && !s_suspected(kvs, "tcp://a:1", t + 8000));
+    kvs->timeout_ms = 1000;
+    //  The table is bounded: the suspect that expires first makes room.
+    char addr[32];
+    for (int i = 0; i < S_MAX_SUSPECTS + 5; i++) {
+        snprintf(addr, sizeof addr, "tcp://w:%d", i);
+        s_suspect_add(kvs, addr, t + i);
+    }
+    assert(kvs->n_suspects == S_MAX_SUSPECTS && !s_suspected(kvs, "tcp://w:0", t)
+           && s_suspected(kvs, addr, t));
+    s_suspects_clear(kvs);
+
+    //  The choice: not suspected first, then not yet tried by this key, then (second
+    //  attempt only) the one it tried.
+    const char *abc[] = {"tcp://a:1", "tcp://b:1", "tcp://c:1"};
+    cb_kvs_cache_set(kvs, "k", abc, 3);
+    const s_entry_t *e = s_cache_find(kvs, "k");
+    s_slot_t slot = {.key = "k"};
+    s_suspect_add(kvs, "tcp://a:1", t);
+    s_suspect_add(kvs, "tcp://c:1", t);
+    for (int i = 0; i < 50; i++)
+        assert(s_pick(kvs, e, &slot, t) == 1);      //  only b is not suspected
+    slot.silent[slot.n_silent++] = cb_strdup("tcp://b:1");
+    bool seen[3] = {false, false, false};
+    for (int i = 0; i < 200; i++) {
+        int p = s_pick(kvs, e, &slot, t);
+        assert(p == 0 || p == 2);                   //  b was tried: a suspect it must be
+        seen[p] = true;
+    }
+    assert(seen[0] && seen[2]);
+    slot.silent[slot.n_silent++] = cb_strdup("tcp://a:1");
+    slot.silent[slot.n_silent++] = cb_strdup("tcp://c:1");
+    assert(s_pick(kvs, e, &slot, t) == -1);         //  each failed it once: give up
+    char why[400];
+    s_silent_why(kvs, &slot, why, sizeof why);
+    assert(!strcmp(why, "no replica answered within 1000 ms (tried tcp://b:1, tcp://a:1, "
+                        "tcp://c:1)"));
+    //  One replica: tried once, it is sent to again (and then no more).
+    const char *one = "tcp://a:1";
+    cb_kvs_cache_set(kvs, "k1", &one, 1);
+    s_slot_t single = {.key = "k1"};
+    single.silent[single.n_silent++] = cb_strdup("tcp://a:1");
+    assert(s_pick(kvs, s_cache_find(kvs, "k1"), &single, t) == 0);
+    single.silent[single.n_silent++] = cb_strdup("tcp://a:1");
+    assert(s_pick(kvs, s_cache_find(kvs, "k1"), &single, t) == -1);
+    s_silent_why(kvs, &single, why, sizeof why);
+    assert(!strcmp(why, "no answer from tcp://a:1 within 1000 ms"));
+    for (size_t k = 0; k < slot.n_silent; k++)
+        cb_free(slot.silent[k]);
+    for (size_t k = 0; k < single.n_silent; k++)
+        cb_free(single.silent[k]);
+    cb_kvs_destroy(&kvs);
+
+    //  Routing failover: nothing listens on ports 1 and 2; the lookup tries both, in
+    //  turn, each bounded by the timeout, then fails naming them; the next call starts with
+    //  the one after the last that failed.
+    c.routing = "tcp://127.0.0.1:1,tcp://127.0.0.1:2";
+    c.timeout_ms = 200;
+    kvs = cb_kvs_new(&c);
+    assert(kvs);
+    lat_t v;
+    int64_t t0 = cb_clock_mono_ms();
+    assert(cb_kvs_get(kvs, "k", &v) == -ETIMEDOUT && v.kind == LAT_NONE);
+    int64_t took = cb_clock_mono_ms() - t0;
+    assert(took >= 390 && took < 1500);
+    assert(strstr(cb_kvs_last_error(kvs), "none of the 2 routing addresses answered within 200 "
+                                          "ms (tcp://127.0.0.1:1, tcp://127.0.0.1:2)"));
+    cb_kvs_stats_t st;
+    cb_kvs_stats(kvs, &st);
+    assert(st.lookups == 2 && st.timeouts == 2 && kvs->routing_cur == 0);
+    cb_kvs_destroy(&kvs);
+}
+
 void cb_kvs_test(bool verbose)
 {
     s_test_pure(verbose);
     s_test_matching(verbose);
+    s_test_failover(verbose);
 }
 //  @end

@@ -16,7 +16,9 @@
 typedef struct _cb_kvs_t cb_kvs_t;
 
 typedef struct {
-    const char *routing;    //  routing address, "tcp://127.0.0.1:6450"; borrowed
+    const char *routing;    //  routing address, "tcp://127.0.0.1:6450", or a list of up to
+                            //  16 separated by commas ("tcp://127.0.0.1:6450,tcp://
+                            //  127.0.0.2:6450"; blanks around each ignored); borrowed
     const char *bind_ip;    //  IP for the response socket; NULL = 127.0.0.1
     int timeout_ms;         //  bound on every wait; <= 0 = 5000
     uint32_t writer_id;     //  LWW writer id; 0 = random
@@ -27,19 +29,36 @@ typedef struct {
 //    -EINVAL      LATTICE: the value's lattice type differs from the stored one
 //    -EMSGSIZE    TOO_LARGE: the value exceeds the server's limit
 //    -EBADMSG     BAD_REQUEST: the server refused the request (empty key, bad payload...)
-//    -ETIMEDOUT   no answer within timeout_ms (after one address refresh and retry)
+//    -ETIMEDOUT   no replica of the key answered (each was tried once, see below), or no
+//                 routing address answered, within timeout_ms each
 //    -EHOSTUNREACH  the routing tier knows no servers (NO_SERVERS), or none for this key
 //    -EPROTO      the reply could not be decoded
 //    -EAGAIN      the server answered WRONG_THREAD again after a fresh address lookup
 //    -EINVAL      also: PUT of a LAT_NONE value (nothing sent)
-//  A call makes at most two attempts, each bounded by timeout_ms (the second only after a
-//  WRONG_THREAD or a timeout of a worker), so it returns within about 2 x timeout_ms. A
-//  routing tier that does not answer fails the call at once (-ETIMEDOUT after timeout_ms).
+//  Failover. An address lookup goes to the current routing address; one that does not take
+//  or answer it within timeout_ms is skipped for the rest of the call and the next one of
+//  the list becomes current (round robin, kept for later calls). A worker that does not
+//  answer within timeout_ms becomes a suspect for max(2 x timeout_ms, 5 s) (an answer from
+//  it clears that): every key cached on it is dropped, and the keys it did not answer go
+//  again after a fresh lookup, to a replica they have not tried in this call, preferring
+//  one that is not suspected; choosing among a key's cached replicas also avoids suspects
+//  while another replica is left. A key gives up with -ETIMEDOUT when each of its replicas
+//  failed it once (a key with one replica is tried twice) or after 4 attempts. If the fresh
+//  lookup gets no answer (no routing address answers), the key goes to the other replicas
+//  it had cached, if any; else it fails with the routing tier's error.
+//  WRONG_THREAD is retried once, after a fresh lookup.
+//  Bound: every wait is bounded by timeout_ms, and a call makes at most 4 attempts (waits
+//  for workers) plus one failed wait per routing address, so it returns within
+//  (4 + R) x timeout_ms, R the number of routing addresses (a backstop deadline enforces
+//  it). Typical: a dead replica costs one timeout_ms before another replica answers; a
+//  stopped single node fails a call in about 2 x timeout_ms (the worker, then the lookup).
+//  Level ALL (below) makes at most two such calls.
 //  Replies are matched by request id ("<writer>:<counter>"): a late reply to an earlier
 //  request, or to one that timed out, is discarded, never taken for a later answer.
 
-//  NULL if the config is invalid (errno EINVAL: routing not tcp:// or ipc://, bind_ip not a
-//  concrete IPv4 address, timeout_ms above one hour) or the socket cannot be bound.
+//  NULL if the config is invalid (errno EINVAL: a routing address not tcp:// or ipc://, an
+//  empty entry or more than 16 in the list, bind_ip not a concrete IPv4 address, timeout_ms
+//  above one hour) or the socket cannot be bound.
 cb_kvs_t *cb_kvs_new(const cb_kvs_config_t *config);
 //  Idempotent; sets *self_p to NULL.
 void cb_kvs_destroy(cb_kvs_t **self_p);
@@ -79,6 +98,9 @@ int cb_kvs_put_many(cb_kvs_t *self, const char *const *keys, const lat_t *values
 //  key). Any replica that fails fails the call, with its error (cb_kvs_last_error names the
 //  replica); a PUT that fails may still have been merged by some replicas (merging it again
 //  is harmless). Done by the client with the public messages: old servers support it too.
+//  Suspects are not skipped: every replica in the address list must answer, and one that
+//  does not within timeout_ms fails the call with -ETIMEDOUT naming it (and is dropped from
+//  the cache, so a later call asks the routing tier, which lists it until it is removed).
 typedef enum { CB_KVS_ONE = 0, CB_KVS_ALL = 1 } cb_kvs_level_t;
 int cb_kvs_put_level(cb_kvs_t *self, const char *key, const lat_t *value, cb_kvs_level_t level);
 //  On 0, *out holds the (merged) value; caller owns it. On error *out is LAT_NONE.
@@ -100,7 +122,7 @@ int cb_kvs_timeout_ms(const cb_kvs_t *self);
 typedef struct {
     uint64_t requests;      //  KeyRequests sent (one per worker per attempt)
     uint64_t lookups;       //  KeyAddressRequests sent to the routing tier
-    uint64_t retries;       //  keys sent a second time (after WRONG_THREAD or a timeout)
+    uint64_t retries;       //  keys sent again (after WRONG_THREAD or a timeout)
     uint64_t wrong_thread;  //  WRONG_THREAD answers
     uint64_t invalidations; //  reply tuples with invalidate set
     uint64_t timeouts;      //  waits that ran out (routing or a worker)

@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "lattices/lattice.h"
+#include "tests/system/stopped.h"
 
 static const char *s_routing;
 static const char *s_routing_replicated;        //  NULL when not given
@@ -552,6 +553,7 @@ static void s_test_stopped(void)
     cb_kvs_t *cold = s_client(timeout);             //  nothing cached: only routing is asked
 
     CHECK(kill(s_server, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+    CHECK(ts_wait_stopped(s_server, 2000), "server not stopped 2 s after SIGSTOP");
     lat_t v;
     int64_t t0 = cb_clock_mono_ms();
     int rc = cb_kvs_get(kvs, "api:late", &v);
