@@ -117,6 +117,22 @@ void anna_arena_reset(anna_arena_t *self)
     self->used = 0;
 }
 
+static void *s_pb_alloc(void *data, size_t size)
+{
+    return anna_arena_alloc(data, size);
+}
+
+static void s_pb_free(void *data, void *ptr)
+{
+    (void)data;
+    (void)ptr;
+}
+
+ProtobufCAllocator anna_arena_protobuf(anna_arena_t *self)
+{
+    return (ProtobufCAllocator){s_pb_alloc, s_pb_free, self};
+}
+
 size_t anna_arena_used(const anna_arena_t *self)
 {
     return self->used;

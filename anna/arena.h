@@ -5,6 +5,7 @@
 #ifndef ANNA_ARENA_H
 #define ANNA_ARENA_H
 
+#include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -25,6 +26,9 @@ char *anna_arena_printf(anna_arena_t *self, const char *fmt, ...)
 //  Frees everything allocated. Keeps one chunk (the largest up to 4 chunk sizes) for reuse,
 //  so the steady state allocates nothing.
 void anna_arena_reset(anna_arena_t *self);
+//  A protobuf-c allocator that unpacks into self (its free does nothing: the memory goes with
+//  the next reset). self is borrowed and must outlive the allocator's use.
+ProtobufCAllocator anna_arena_protobuf(anna_arena_t *self);
 //  Bytes handed out since the last reset.
 size_t anna_arena_used(const anna_arena_t *self);
 

@@ -66,17 +66,6 @@ struct _anna_routing_t {
     anna_routing_stats_t stats;
 };
 
-static void *s_pb_alloc(void *data, size_t size)
-{
-    return anna_arena_alloc(data, size);
-}
-
-static void s_pb_free(void *data, void *ptr)
-{
-    (void)data;
-    (void)ptr;
-}
-
 
 //  A PUSH connected to an in-process endpoint (bound before or after: inproc allows both).
 static void *s_connect_inproc(void *ctx, const char *endpoint)
@@ -142,9 +131,7 @@ anna_routing_t *anna_routing_new(void *ctx, const anna_config_t *config, size_t 
     self->in_cluster = !config->seed[0] || !strcmp(config->seed, self->self_ip);
     cb_rand_seed(&self->rand, (uint64_t)cb_clock_wall_us() ^ (uint64_t)(uintptr_t)self);
     self->arena = anna_arena_new(16 * 1024);
-    self->pb_alloc.alloc = s_pb_alloc;
-    self->pb_alloc.free = s_pb_free;
-    self->pb_alloc.allocator_data = self->arena;
+    self->pb_alloc = anna_arena_protobuf(self->arena);
     return self;
 }
 

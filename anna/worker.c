@@ -35,6 +35,7 @@
 #include "anna/wal.h"
 #include "common/alloc.h"
 #include "common/clock.h"
+#include "common/counters.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/zsock.h"
@@ -169,13 +170,8 @@ struct _anna_worker_t {
 
 //  ---- counters -----------------------------------------------------------------------------
 
-typedef struct {
-    const char *name;
-    size_t offset;
-} s_counter_t;
-
-#define S_COUNTER(field) {#field, offsetof(anna_worker_stats_t, field)}
-static const s_counter_t s_counters[] = {
+#define S_COUNTER(field) CB_COUNTER(anna_worker_stats_t, field)
+static const cb_counter_t s_counters[] = {
     S_COUNTER(requests),        S_COUNTER(gets),
     S_COUNTER(puts),            S_COUNTER(key_dne),
     S_COUNTER(wrong_thread),    S_COUNTER(lattice),
@@ -198,37 +194,13 @@ static const s_counter_t s_counters[] = {
 size_t anna_worker_stats_format(const anna_worker_stats_t *stats, uint32_t thread, bool json,
                                 char *buf, size_t len)
 {
-    assert(stats && buf && len > 0);
-    size_t at = 0;
-    int n = json ? snprintf(buf, len, "{\"thread\":%" PRIu32, thread)
-                 : snprintf(buf, len, "thread %" PRIu32 ":", thread);
-    at = n > 0 ? (size_t)n : 0;
-    for (size_t i = 0; i < sizeof s_counters / sizeof s_counters[0]; i++) {
-        uint64_t v = *(const uint64_t *)((const char *)stats + s_counters[i].offset);
-        n = snprintf(buf + (at < len ? at : len - 1), at < len ? len - at : 1,
-                     json ? ",\"%s\":%" PRIu64 : " %s=%" PRIu64, s_counters[i].name, v);
-        at += n > 0 ? (size_t)n : 0;
-    }
-    if (json) {
-        n = snprintf(buf + (at < len ? at : len - 1), at < len ? len - at : 1, "}");
-        at += n > 0 ? (size_t)n : 0;
-    }
-    return at < len ? at : len - 1;
+    char head[32];
+    snprintf(head, sizeof head, json ? "{\"thread\":%" PRIu32 : "thread %" PRIu32 ":", thread);
+    return cb_counters_format(s_counters, sizeof s_counters / sizeof s_counters[0], stats, head,
+                              json, buf, len);
 }
 
 //  ---- set-up -------------------------------------------------------------------------------
-
-static void *s_pb_alloc(void *data, size_t size)
-{
-    return anna_arena_alloc(data, size);
-}
-
-static void s_pb_free(void *data, void *ptr)
-{
-    //  Freed all at once by anna_arena_reset after the message is answered.
-    (void)data;
-    (void)ptr;
-}
 
 static void *s_bind_pull(void *ctx, const char *ip, int port, int64_t maxmsg, char *err,
                          size_t errlen)
@@ -387,9 +359,7 @@ anna_worker_t *anna_worker_new(void *ctx, const anna_config_t *config, uint32_t 
     self->placement = anna_placement_new((uint32_t)config->threads,
                                          (uint32_t)config->replication, (uint32_t)config->vnodes);
     self->arena = anna_arena_new(64 * 1024);
-    self->pb_alloc.alloc = s_pb_alloc;
-    self->pb_alloc.free = s_pb_free;
-    self->pb_alloc.allocator_data = self->arena;
+    self->pb_alloc = anna_arena_protobuf(self->arena);
     return self;
 }
 

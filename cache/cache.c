@@ -39,6 +39,7 @@
 #include "cloudburst.pb-c.h"
 #include "common/alloc.h"
 #include "common/clock.h"
+#include "common/counters.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "proto/scan.h"
@@ -225,13 +226,8 @@ static void s_held_free(void *p)
 
 //  ---- counters -----------------------------------------------------------------------------
 
-typedef struct {
-    const char *name;
-    size_t offset;
-} s_counter_t;
-
-#define S_COUNTER(field) {#field, offsetof(cache_stats_t, field)}
-static const s_counter_t s_counters[] = {
+#define S_COUNTER(field) CB_COUNTER(cache_stats_t, field)
+static const cb_counter_t s_counters[] = {
     S_COUNTER(requests),     S_COUNTER(lookups),         S_COUNTER(gets),
     S_COUNTER(puts),         S_COUNTER(hits),            S_COUNTER(negative_hits),
     S_COUNTER(misses),       S_COUNTER(coalesced),       S_COUNTER(kvs_fetches),
@@ -248,21 +244,11 @@ static const s_counter_t s_counters[] = {
 size_t cache_stats_format(const cache_stats_t *stats, const char *node, bool json, char *buf,
                           size_t len)
 {
-    assert(stats && node && buf && len > 0);
-    size_t at = 0;
-    int n = json ? snprintf(buf, len, "{\"node\":\"%s\"", node) : snprintf(buf, len, "%s:", node);
-    at = n > 0 ? (size_t)n : 0;
-    for (size_t i = 0; i < sizeof s_counters / sizeof s_counters[0]; i++) {
-        uint64_t v = *(const uint64_t *)((const char *)stats + s_counters[i].offset);
-        n = snprintf(buf + (at < len ? at : len - 1), at < len ? len - at : 1,
-                     json ? ",\"%s\":%" PRIu64 : " %s=%" PRIu64, s_counters[i].name, v);
-        at += n > 0 ? (size_t)n : 0;
-    }
-    if (json) {
-        n = snprintf(buf + (at < len ? at : len - 1), at < len ? len - at : 1, "}");
-        at += n > 0 ? (size_t)n : 0;
-    }
-    return at < len ? at : len - 1;
+    assert(node);
+    char head[160];
+    snprintf(head, sizeof head, json ? "{\"node\":\"%.120s\"" : "%.120s:", node);
+    return cb_counters_format(s_counters, sizeof s_counters / sizeof s_counters[0], stats, head,
+                              json, buf, len);
 }
 
 void cache_stats(const cache_t *self, cache_stats_t *out)
@@ -273,18 +259,6 @@ void cache_stats(const cache_t *self, cache_stats_t *out)
 }
 
 //  ---- helpers ------------------------------------------------------------------------------
-
-static void *s_pb_alloc(void *data, size_t size)
-{
-    return anna_arena_alloc(data, size);
-}
-
-static void s_pb_free(void *data, void *ptr)
-{
-    //  Freed all at once by anna_arena_reset after the message is handled.
-    (void)data;
-    (void)ptr;
-}
 
 static int s_quote_len(const char *key)
 {
@@ -387,9 +361,7 @@ cache_t *cache_new(const cache_config_t *config, char *err, size_t errlen)
     self->addrs = cache_map_new();
     self->worker_ids = cache_map_new();
     self->arena = anna_arena_new(64 * 1024);
-    self->pb_alloc.alloc = s_pb_alloc;
-    self->pb_alloc.free = s_pb_free;
-    self->pb_alloc.allocator_data = self->arena;
+    self->pb_alloc = anna_arena_protobuf(self->arena);
     //  Executors' replies: few distinct addresses (the executors of the node). KVS
     //  workers: enough sockets for every worker of a large cluster, so that one key's
     //  requests always share a connection (their order is what keeps subscriptions right).

@@ -158,18 +158,6 @@ struct _sched_scheduler_t {
 
 //  ---- small helpers ------------------------------------------------------------------------
 
-static void *s_pb_alloc(void *data, size_t size)
-{
-    return anna_arena_alloc(data, size);
-}
-
-static void s_pb_free(void *data, void *ptr)
-{
-    //  Freed all at once when the arena is reset after the message.
-    (void)data;
-    (void)ptr;
-}
-
 static uint8_t *s_buf_reserve(s_buf_t *buf, size_t n)
 {
     if (n > buf->cap) {
@@ -1874,9 +1862,7 @@ sched_scheduler_t *sched_scheduler_new(const sched_config_t *config, char *err, 
     self->fn_absent = sched_table_new(cb_free);
     self->dag_absent = sched_table_new(cb_free);
     self->arena = anna_arena_new(64 * 1024);
-    self->pb.alloc = s_pb_alloc;
-    self->pb.free = s_pb_free;
-    self->pb.allocator_data = self->arena;
+    self->pb = anna_arena_protobuf(self->arena);
     int64_t maxreq = config->max_code_bytes > S_MIN_REQUEST_BYTES ? config->max_code_bytes
                                                                   : S_MIN_REQUEST_BYTES;
     self->requests = s_bind_pull(self->ctx, config->bind,
