@@ -81,6 +81,8 @@ typedef struct {
 
 //  Gossip batch of one destination: a thread of this node or of another owner node.
 typedef struct {
+    char ip[ANNA_CLUSTER_ADDRESS];  //  the node, and
+    uint32_t thread;            //  its thread: found by these, without formatting the address
     char *address;              //  owned: tcp://IP:6250+offset+t
     s_batch_t batch;
 } s_dest_t;
@@ -1362,23 +1364,25 @@ static size_t s_gossip_flush(anna_worker_t *self)
 //  The destination of the gossip port of thread t of node ip (added on first use).
 static s_dest_t *s_dest(anna_worker_t *self, const char *ip, uint32_t t)
 {
-    char address[96];
+    for (size_t i = 0; i < self->ndests; i++)
+        if (self->dests[i].thread == t && !strcmp(self->dests[i].ip, ip))
+            return &self->dests[i];
     //  Our own threads are reached where we listen: the bind address, or loopback when
     //  bound to every interface.
     const char *host = strcmp(ip, self->self_ip) ? ip
                        : strcmp(self->config.bind, "0.0.0.0") ? self->config.bind
                                                                : "127.0.0.1";
+    char address[96];
     snprintf(address, sizeof address, "tcp://%s:%d", host,
              ANNA_PORT_GOSSIP + self->config.port_offset + (int)t);
-    for (size_t i = 0; i < self->ndests; i++)
-        if (!strcmp(self->dests[i].address, address))
-            return &self->dests[i];
     if (self->ndests == self->dests_cap) {
         self->dests_cap = self->dests_cap ? 2 * self->dests_cap : 8;
         self->dests = cb_realloc(self->dests, self->dests_cap * sizeof *self->dests);
     }
     s_dest_t *dest = &self->dests[self->ndests++];
     memset(dest, 0, sizeof *dest);
+    snprintf(dest->ip, sizeof dest->ip, "%s", ip);
+    dest->thread = t;
     dest->address = cb_strdup(address);
     return dest;
 }
