@@ -2,7 +2,7 @@
 #   make          release build (-O2, jemalloc)            -> build/bin/
 #   make test     ASan+UBSan build in build/san, then every test (tests/run.sh)
 #   make run      release build, local cluster, demo session (scripts/run.sh)
-#   make bench    release build, benchmarks against redis-server (bench/run.sh, bench/resp_bench.sh)
+#   make bench    release build: KVS vs redis-server, RESP, FaaS, cluster, consistency levels (bench/*.sh)
 # Each of them first installs missing Debian packages (scripts/deps.sh).
 
 BUILD ?= build
@@ -123,6 +123,7 @@ bench: all
 	@bench/run.sh build
 	@bench/resp_bench.sh build
 	@bench/cluster_bench.sh build
+	@bench/consistency.sh build
 
 headers:
 	@for h in $$(ls */*.h); do echo "#include \"$$h\"" | $(CC) $(CFLAGS) -x c -fsyntax-only - || exit 1; done
